@@ -1,0 +1,50 @@
+"""Shared fixtures: configs composed with Hydra's compose API, and paths."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "configs"
+SHARED_DATA = Path(os.environ.get("BN_DATA_DIR", ROOT.parent / "shared" / "data"))
+
+# Small and quick, but still real trainings.
+FAST = ["logger=none", "train.eval_every=100", "train.log_every=25"]
+
+
+def compose_config(overrides: list[str] = (), with_hydra: bool = False):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides), return_hydra_config=with_hydra)
+
+
+@pytest.fixture
+def config():
+    """compose(overrides) -> the config train.py would get, without the hydra node."""
+    return lambda *overrides: compose_config([*FAST, *overrides])
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 180, env: dict | None = None) -> subprocess.CompletedProcess:
+    """python train.py <args> in a fresh process, as a user types it."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
+
+
+@pytest.fixture
+def fashion_root() -> Path:
+    if not (SHARED_DATA / "FashionMNIST" / "raw").is_dir():
+        pytest.skip(f"Fashion-MNIST not found under {SHARED_DATA} (set BN_DATA_DIR)")
+    return SHARED_DATA

@@ -1,0 +1,124 @@
+"""Real (tiny) trainings end to end: accuracy, the run record, divergence, determinism, wandb."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+
+from train import run
+from training.progress import Progress
+from training.record import METRICS_FILE, SUMMARY_FILE
+
+SUMMARY_KEYS = {"status", "final_test_acc", "best_test_acc", "steps", "wall_s", "steps_per_s", "seed", "git"}
+
+
+def read_metrics(run_dir):
+    return [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines()]
+
+
+def read_summary(run_dir):
+    return json.loads((run_dir / SUMMARY_FILE).read_text())
+
+
+def test_default_run_reaches_90_percent_on_digits_in_seconds(tmp_path):
+    from tests.conftest import compose_config
+
+    cfg = compose_config(["logger=none"])  # exactly a bare `python train.py`, minus wandb
+    started = time.perf_counter()
+    summary = run(cfg, tmp_path)
+    assert time.perf_counter() - started < 60
+    assert summary["status"] == "completed" and summary["steps"] == 2000
+    assert summary["final_test_acc"] >= 0.90
+
+
+def test_record_has_every_documented_key(tmp_path, config):
+    summary = run(config("train.steps=200", "train.eval_every=100", "train.log_every=50"), tmp_path, "exp", ["seed=0"])
+    assert SUMMARY_KEYS <= set(read_summary(tmp_path)) and summary["experiment"] == "exp"
+    lines = read_metrics(tmp_path)
+    assert [line["step"] for line in lines] == [0, 50, 100, 150, 200]
+    assert {"test/acc", "test/loss", "train/acc"} <= set(lines[0]) and "train/loss" not in lines[0]
+    assert {"train/loss", "test/acc", "test/loss", "train/acc"} <= set(lines[2])
+    assert set(lines[1]) == {"step", "train/loss"}
+    assert summary["final_test_acc"] == lines[-1]["test/acc"]
+    assert summary["best_test_acc"] == max(line["test/acc"] for line in lines if "test/acc" in line)
+    assert summary["steps_per_s"] > 0 and summary["wall_s"] >= summary["train_s"] > 0
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["dataset=synthetic", "model=mlp", "model.hidden=[32]", "bn=after", "model.activation=relu"],
+        ["dataset=synthetic", "model=cnn", "model.channels=[4,4,8,8,8,8]", "dataset.shape=[3,8,8]", "bn=before", "optim.momentum=0.9"],
+        ["dataset=synthetic", "model=cnn", "model.channels=[4,4]", "bn=none", "init=default", "optim.momentum=0.9"],
+    ],
+    ids=["mlp-relu-bn-after", "cnn-bn", "cnn-no-bn"],
+)
+def test_tiny_trainings_learn_synthetic_data(tmp_path, config, overrides):
+    summary = run(config(*overrides, "train.steps=150", "train.batch_size=32"), tmp_path)
+    assert summary["status"] == "completed" and summary["final_test_acc"] > 0.5  # chance is 0.1
+
+
+def test_fashion_mnist_subset_trains(tmp_path, config, fashion_root):
+    cfg = config(
+        "dataset=fashion_mnist", f"dataset.root={fashion_root}", "dataset.train_size=3000", "dataset.test_size=1000",
+        "train.steps=300",
+    )
+    summary = run(cfg, tmp_path)
+    assert summary["final_test_acc"] > 0.7
+
+
+def test_no_bn_sigmoid_net_with_small_init_barely_moves_while_bn_learns(tmp_path, config):
+    base = ["train.steps=300", "init.std=0.01", "optim.lr=0.1"]
+    with_bn = run(config(*base, "bn=before"), tmp_path / "bn")
+    without = run(config(*base, "bn=none"), tmp_path / "none")
+    assert with_bn["final_test_acc"] > 0.9 and without["final_test_acc"] < 0.3
+
+
+def test_divergence_is_recorded_not_raised(tmp_path, config):
+    summary = run(config("bn=none", "init=default", "model.activation=relu", "optim.lr=1e4", "train.steps=300"), tmp_path)
+    assert summary["status"] == "diverged" and summary["diverged_step"] == 25
+    assert summary["final_test_acc"] is None and summary["steps"] == 25
+    last = read_metrics(tmp_path)[-1]
+    assert last["step"] == 25 and last["train/loss"] is None  # non-finite is written as null
+    assert read_summary(tmp_path)["status"] == "diverged"
+
+
+def test_same_seed_same_numbers(tmp_path, config):
+    overrides = ["model.dropout=0.2", "train.steps=120"]
+    run(config(*overrides, "seed=3"), tmp_path / "a")
+    run(config(*overrides, "seed=3"), tmp_path / "b")
+    run(config(*overrides, "seed=4"), tmp_path / "c")
+    assert read_metrics(tmp_path / "a") == read_metrics(tmp_path / "b")
+    assert read_metrics(tmp_path / "a") != read_metrics(tmp_path / "c")
+
+
+def test_failure_is_recorded_then_raised(tmp_path, config, monkeypatch):
+    import train
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory, say")
+
+    monkeypatch.setattr(train, "build_model", broken)
+    with pytest.raises(RuntimeError):
+        run(config("train.steps=10"), tmp_path)
+    summary = read_summary(tmp_path)
+    assert summary["status"] == "failed" and "out of memory" in summary["error"]
+
+
+def test_wandb_offline_writes_into_the_run_folder(tmp_path, config):
+    cfg = config("train.steps=50", "logger=wandb", "logger.mode=offline")
+    run(cfg, tmp_path, "exp", ["seed=0"])
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+
+
+def test_plain_progress_lines_when_not_on_a_terminal(caplog):
+    progress = Progress(total_steps=100, bar=False)
+    with caplog.at_level(logging.INFO, logger="training.progress"):
+        progress.update(50, {"step": 50, "train/loss": 0.5}, 123.0)
+        progress.update(100, {"step": 100, "train/loss": 0.25, "test/acc": 0.9, "test/loss": 0.3}, 120.0)
+    assert len(caplog.records) == 1
+    line = caplog.records[0].getMessage()
+    assert "step 100/100" in line and "test_acc 0.9000" in line and "loss 0.2500" in line and "steps/s 120" in line

@@ -1,0 +1,125 @@
+"""Train one network and record the run.
+
+    python train.py                                   # BN MLP on scikit-learn's digits, seconds on a CPU
+    python train.py experiment=fig1_mnist dataset=fashion_mnist
+    python train.py -m bn=none,before optim.lr_mult=1,5 seed=0,1
+
+Every run writes metrics.jsonl, summary.json and Hydra's .hydra/config.yaml into its own folder
+(printed at the end). The README lists the config options and the record's keys.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from models import build_model
+from training.checks import validate
+from training.data import BatchOrder, DataNotFoundError, load_dataset
+from training.loop import LoopSettings, train
+from training.optim import build_optimizer
+from training.progress import Progress
+from training.record import RunRecord, code_version
+from training.tracker import start_tracker
+
+log = logging.getLogger("train")
+
+# Overrides that do not change what is trained; left out of the run's display name.
+NAME_IGNORES = ("hydra", "logger", "device", "resume", "dataset.root", "dataset.download")
+
+
+def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, overrides: list[str] = ()) -> dict:
+    """Train as `cfg` says, record the run in `run_dir`, and return its summary."""
+    validate(cfg)
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    record = RunRecord(run_dir)
+    summary = {"seed": cfg.seed, "git": code_version(), "experiment": experiment, "overrides": list(overrides)}
+    tracker = start_tracker(
+        cfg.logger,
+        run_dir,
+        OmegaConf.to_container(cfg, resolve=True),
+        group=experiment or "default",
+        name=display_name(overrides),
+    )
+    try:
+        device = resolve_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        data = load_dataset(cfg.dataset).to(device)
+        model = build_model(cfg.model, cfg.bn, cfg.init, data.input_shape, data.classes).to(device)
+        optimizer = build_optimizer(model.parameters(), cfg.optim)
+        order = BatchOrder(len(data.train_x), cfg.train.batch_size, cfg.seed, device)
+
+        def emit(metrics: dict) -> None:
+            record.log(metrics)
+            tracker.log(metrics, step=metrics["step"])
+
+        progress = Progress(cfg.train.steps)
+        try:
+            outcome = train(model, optimizer, data, order, LoopSettings.from_config(cfg.train), emit, progress.update)
+        finally:
+            progress.close()
+        summary.update(
+            status=outcome.status,
+            steps=outcome.steps,
+            final_test_acc=outcome.final_test_acc,
+            final_test_loss=outcome.final_test_loss,
+            best_test_acc=outcome.best_test_acc,
+            train_s=outcome.train_seconds,
+            steps_per_s=outcome.steps_per_s,
+            diverged_step=outcome.diverged_step,
+            device=str(device),
+        )
+    except BaseException as error:
+        summary.update(status="failed", error=f"{type(error).__name__}: {error}")
+        raise
+    finally:
+        summary["wall_s"] = time.perf_counter() - started
+        record.write_summary(summary)
+        record.close()
+        tracker.finish(exit_code=0 if summary["status"] != "failed" else 1)
+    return summary
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def display_name(overrides: list[str]) -> str:
+    """A readable run name from the command-line overrides, e.g. 'bn=none,optim.lr_mult=5,seed=1'."""
+    kept = [o for o in overrides if not o.lstrip("+~").startswith(NAME_IGNORES)]
+    return ",".join(kept) or "defaults"
+
+
+@hydra.main(config_path="configs", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> float:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    experiment = hydra_cfg.runtime.choices.get("experiment")
+    try:
+        summary = run(cfg, run_dir, experiment, list(hydra_cfg.overrides.task))
+    except DataNotFoundError as error:
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            raise  # the job fails, the sweep goes on
+        log.error("%s", error)
+        log.error("record: %s (status: failed)", run_dir)
+        sys.exit(1)
+    acc = summary["final_test_acc"]
+    result = "diverged (non-finite loss)" if acc is None else f"test accuracy {acc:.4f}"
+    log.info("%s after %d steps: %s, %.0f steps/s", summary["status"], summary["steps"], result, summary["steps_per_s"] or 0)
+    log.info("record: %s", run_dir)
+    return math.nan if acc is None else acc
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Training machinery: in-memory data, the loop, run records, trackers, config checks."""

@@ -1,0 +1,140 @@
+"""The training loop: SGD steps on batches sliced from in-memory tensors, periodic evaluation.
+
+What is timed: `train_seconds` covers the training steps only (batch slicing, forward, backward,
+optimizer step, and the loss read-back every `log_every` steps); evaluations, logging and
+checkpoints are excluded. The host reads the loss back only every `log_every` steps, so on a GPU
+the steps in between run without a synchronization.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from training.data import BatchOrder, InMemoryData
+
+
+@dataclass
+class LoopSettings:
+    steps: int
+    batch_size: int
+    eval_every: int
+    log_every: int
+    eval_batch_size: int = 1000
+
+    @classmethod
+    def from_config(cls, cfg) -> "LoopSettings":
+        return cls(cfg.steps, cfg.batch_size, cfg.eval_every, cfg.log_every, cfg.eval_batch_size)
+
+
+@dataclass
+class Outcome:
+    """How training ended; the summary of the run is built from it."""
+
+    status: str = "completed"  # completed | diverged
+    steps: int = 0
+    train_seconds: float = 0.0
+    final_test_acc: float | None = None
+    final_test_loss: float | None = None
+    best_test_acc: float | None = None
+    diverged_step: int | None = None
+    history: list[dict] = field(default_factory=list, repr=False)
+
+    @property
+    def steps_per_s(self) -> float | None:
+        return self.steps / self.train_seconds if self.train_seconds > 0 else None
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over (x, y) in eval mode; the model's mode is restored."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    for start in range(0, len(x), batch_size):
+        logits = model(x[start : start + batch_size])
+        target = y[start : start + batch_size]
+        loss_sum += F.cross_entropy(logits, target, reduction="sum")
+        correct += (logits.argmax(dim=1) == target).sum()
+    model.train(was_training)
+    return loss_sum.item() / len(x), correct.item() / len(x)
+
+
+def eval_metrics(model: torch.nn.Module, data: InMemoryData, batch_size: int) -> dict[str, float]:
+    """test/loss, test/acc, and train/acc on a fixed slice of the training set as large as the test set."""
+    test_loss, test_acc = evaluate(model, data.test_x, data.test_y, batch_size)
+    n = min(len(data.train_x), len(data.test_x))
+    _, train_acc = evaluate(model, data.train_x[:n], data.train_y[:n], batch_size)
+    return {"test/loss": test_loss, "test/acc": test_acc, "train/acc": train_acc}
+
+
+def train(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: InMemoryData,
+    order: BatchOrder,
+    settings: LoopSettings,
+    emit: Callable[[dict], None],
+    on_progress: Callable[[int, dict, float], None] = lambda step, metrics, rate: None,
+    before_final_eval: Callable[[], None] = lambda: None,
+) -> Outcome:
+    """Run `settings.steps` SGD steps; `emit` receives every metrics line ({"step": ..., ...}).
+
+    A non-finite training or test loss stops the run with status "diverged": divergence is a
+    result, so the caller records it and exits normally.
+    """
+    outcome = Outcome()
+    model.train()
+
+    def record(metrics: dict) -> None:
+        emit(metrics)
+        outcome.history.append(metrics)
+        if "test/acc" in metrics:
+            outcome.final_test_acc = metrics["test/acc"]
+            outcome.final_test_loss = metrics["test/loss"]
+            if outcome.best_test_acc is None or metrics["test/acc"] > outcome.best_test_acc:
+                outcome.best_test_acc = metrics["test/acc"]
+
+    record({"step": 0, **eval_metrics(model, data, settings.eval_batch_size)})
+    loss_sum = torch.zeros((), device=data.train_x.device)
+    losses_summed = 0
+    tic = time.perf_counter()
+    for step in range(1, settings.steps + 1):
+        index = order.indices(step - 1)
+        x = data.train_x.index_select(0, index)
+        y = data.train_y.index_select(0, index)
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach()
+        losses_summed += 1
+
+        last = step == settings.steps
+        eval_now = step % settings.eval_every == 0 or last
+        if not (eval_now or step % settings.log_every == 0):
+            continue
+        train_loss = loss_sum.item() / losses_summed  # the only host sync between evaluations
+        outcome.train_seconds += time.perf_counter() - tic
+        outcome.steps = step
+        loss_sum.zero_()
+        losses_summed = 0
+        metrics = {"step": step, "train/loss": train_loss}
+        if math.isfinite(train_loss) and eval_now:
+            if last:
+                before_final_eval()
+            metrics.update(eval_metrics(model, data, settings.eval_batch_size))
+        record(metrics)
+        on_progress(step, metrics, outcome.steps_per_s or 0.0)
+        if not (math.isfinite(train_loss) and math.isfinite(metrics.get("test/loss", 0.0))):
+            outcome.status = "diverged"
+            outcome.diverged_step = step
+            outcome.final_test_acc = outcome.final_test_loss = None  # no meaningful final model
+            break
+        tic = time.perf_counter()
+    return outcome

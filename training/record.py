@@ -1,0 +1,83 @@
+"""One run's record on disk: metrics.jsonl (a line per logged step) and summary.json.
+
+The files are the contract between training, analysis and tests; the README lists their keys.
+metrics.jsonl is flushed line by line, so a killed run leaves a readable prefix. Non-finite
+numbers (a diverged loss) are written as null, which keeps every line valid JSON.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+STATUSES = ("completed", "diverged", "failed")
+
+
+def to_json_value(value: Any) -> Any:
+    """Plain JSON: tensors and numpy scalars become numbers, NaN and inf become null."""
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: to_json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    """Write to a temporary file, then rename: a reader never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(to_json_value(payload), f, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class RunRecord:
+    """Appends metric lines and writes the summary of the run in `run_dir`."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics_path = self.run_dir / METRICS_FILE
+        self.summary_path = self.run_dir / SUMMARY_FILE
+        self._metrics = open(self.metrics_path, "a")
+
+    def log(self, metrics: dict[str, Any]) -> None:
+        """One line: {"step": ..., "<split>/<name>": ...}."""
+        self._metrics.write(json.dumps(to_json_value(metrics)) + "\n")
+        self._metrics.flush()
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        if summary.get("status") not in STATUSES:
+            raise ValueError(f"summary status must be one of {STATUSES}, got {summary.get('status')!r}")
+        write_json_atomic(self.summary_path, summary)
+
+    def close(self) -> None:
+        self._metrics.close()
+
+
+def code_version(repo: str | Path | None = None) -> str:
+    """The git commit of the code, with '-dirty' when tracked files have changed; 'unknown' outside git."""
+    repo = Path(repo or Path(__file__).resolve().parent.parent)
+    try:
+        commit = _git(repo, "rev-parse", "HEAD")
+        dirty = _git(repo, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, check=True, timeout=10
+    ).stdout.strip()

@@ -1,0 +1,86 @@
+"""Experiment trackers: Weights & Biases, or none. The local run record never depends on them.
+
+A tracker that fails to start or to log gives one warning and turns itself off: training goes
+on, and the run folder's metrics.jsonl still has every number.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+class NoTracker:
+    name = "none"
+
+    def log(self, metrics: dict[str, Any], step: int) -> None:
+        pass
+
+    def finish(self, exit_code: int = 0) -> None:
+        pass
+
+
+class WandbTracker:
+    name = "wandb"
+
+    def __init__(self, run):
+        self.run = run
+        self._failed = False
+
+    def log(self, metrics: dict[str, Any], step: int) -> None:
+        if self._failed:
+            return
+        try:
+            self.run.log({k: v for k, v in metrics.items() if k != "step"}, step=step)
+        except Exception as error:  # the tracker must never stop training
+            self._failed = True
+            log.warning("wandb stopped logging (%s); the run goes on with its local record", error)
+
+    def finish(self, exit_code: int = 0) -> None:
+        try:
+            self.run.finish(exit_code=exit_code)
+        except Exception as error:
+            log.warning("wandb did not finish cleanly (%s); the local record is complete", error)
+
+
+def start_tracker(logger_cfg, run_dir: Path, config: dict, group: str, name: str):
+    """A tracker for this run, or NoTracker when none is configured or wandb cannot start."""
+    if logger_cfg.name == "none" or logger_cfg.get("mode") == "disabled":
+        return NoTracker()
+    try:
+        import wandb
+
+        run = wandb.init(
+            project=logger_cfg.project,
+            entity=logger_cfg.get("entity"),
+            group=group,
+            name=name,
+            config=config,
+            dir=str(run_dir),
+            mode=logger_cfg.mode,
+            reinit="create_new",
+            settings=wandb.Settings(
+                init_timeout=float(logger_cfg.init_timeout_s),
+                finish_timeout=float(logger_cfg.init_timeout_s),
+                silent=True,
+                console="off",
+                x_disable_stats=True,
+            ),
+        )
+    except Exception as error:
+        log.warning(
+            "wandb could not start in %s mode (%s); the run goes on with its local record only",
+            logger_cfg.mode,
+            _one_line(error),
+        )
+        return NoTracker()
+    return WandbTracker(run)
+
+
+def _one_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -62,6 +62,15 @@ def test_cnn_rejects_images_too_small_for_its_poolings():
         build_cnn((1, 4, 4), 10, [4, 4, 4, 4, 4, 4], "relu", BNSpec("none"))
 
 
+def test_scratch_impl_builds_the_projects_own_layer():
+    from models import batchnorm
+
+    model = build_mlp((64,), 10, [20], "sigmoid", BNSpec("before", impl="scratch"))
+    assert isinstance(model.bn1, batchnorm.BatchNorm1d)
+    cnn = build_cnn((1, 8, 8), 10, [4, 4], "relu", BNSpec("after", impl="scratch"))
+    assert isinstance(cnn.bn1, batchnorm.BatchNorm2d)
+
+
 def test_gaussian_and_uniform_init_with_scale():
     torch.manual_seed(0)
     model = build_mlp((784,), 10, [500], "sigmoid", BNSpec("after"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,8 @@ from training.tracker import start_tracker
 
 log = logging.getLogger("train")
 
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
 # Overrides that do not change what is trained; left out of the run's display name.
 NAME_IGNORES = ("hydra", "logger", "device", "resume", "dataset.root", "dataset.download")
 
@@ -52,6 +55,7 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
     )
     try:
         device = resolve_device(cfg.device)
+        set_cpu_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         data = load_dataset(cfg.dataset).to(device)
         model = build_model(cfg.model, cfg.bn, cfg.init, data.input_shape, data.classes).to(device)
@@ -95,13 +99,37 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def set_cpu_threads(setting, concurrent_jobs: int | None = None) -> None:
+    """Give PyTorch `setting` threads; "auto" keeps its default (all cores) for a job that runs
+    alone and splits the cores between jobs that run side by side under the joblib launcher.
+    Oversubscribed cores are not just slower: OpenMP threads that wait on each other at every
+    operation can make a small network's step a hundred times slower."""
+    if setting != "auto":
+        torch.set_num_threads(int(setting))
+        return
+    jobs = concurrent_jobs if concurrent_jobs is not None else _parallel_jobs()
+    if jobs > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
+
+
+def _parallel_jobs() -> int:
+    """How many jobs the current Hydra launcher runs at once on this machine (1 if unknown)."""
+    if not HydraConfig.initialized():
+        return 1
+    launcher = HydraConfig.get().launcher
+    if "joblib" not in str(launcher.get("_target_", "")).lower():
+        return 1
+    n_jobs = int(launcher.get("n_jobs", -1))
+    return os.cpu_count() or 1 if n_jobs < 1 else n_jobs
+
+
 def display_name(overrides: list[str]) -> str:
     """A readable run name from the command-line overrides, e.g. 'bn=none,optim.lr_mult=5,seed=1'."""
     kept = [o for o in overrides if not o.lstrip("+~").startswith(NAME_IGNORES)]
     return ",".join(kept) or "defaults"
 
 
-@hydra.main(config_path="configs", config_name="train", version_base="1.3")
+@hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -122,4 +150,8 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    # Call main() of the importable module `train`, not of __main__: launchers that pickle the
+    # task for other processes (joblib, submitit) then pickle it by reference to `train`.
+    import train
+
+    train.main()

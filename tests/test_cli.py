@@ -49,3 +49,10 @@ def test_unknown_option_lists_the_choices(tmp_path):
     assert result.returncode != 0
     assert "Available options in 'bn'" in result.stderr and "before" in result.stderr
     assert not (tmp_path / "outputs").exists()
+
+
+def test_local_launcher_runs_jobs_side_by_side_with_shared_cores(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli(["-m", "hydra/launcher=local", *QUICK, "seed=0,1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert all(json.loads((sweep / str(i) / "summary.json").read_text())["status"] == "completed" for i in (0, 1))

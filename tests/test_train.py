@@ -122,3 +122,23 @@ def test_plain_progress_lines_when_not_on_a_terminal(caplog):
     assert len(caplog.records) == 1
     line = caplog.records[0].getMessage()
     assert "step 100/100" in line and "test_acc 0.9000" in line and "loss 0.2500" in line and "steps/s 120" in line
+
+
+def test_cpu_threads_are_shared_between_concurrent_jobs():
+    import os
+
+    import torch
+
+    from train import set_cpu_threads
+
+    before = torch.get_num_threads()
+    try:
+        set_cpu_threads(1)
+        assert torch.get_num_threads() == 1
+        set_cpu_threads("auto", concurrent_jobs=os.cpu_count())
+        assert torch.get_num_threads() == 1
+        set_cpu_threads(before)
+        set_cpu_threads("auto", concurrent_jobs=1)  # a job alone keeps PyTorch's default
+        assert torch.get_num_threads() == before
+    finally:
+        torch.set_num_threads(before)

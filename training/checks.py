@@ -31,6 +31,8 @@ def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first invalid or contradictory setting."""
     _integer(cfg, "seed", low=0)
     _choice(cfg, "device", DEVICES)
+    if cfg.threads != "auto":
+        _integer(cfg, "threads", low=1)
     _boolean(cfg, "resume")
     _check_train(cfg)
     _check_model(cfg)

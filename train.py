@@ -23,12 +23,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from models import build_model
+from models.batchnorm import population_statistics
 from training.checks import validate
-from training.data import BatchOrder, DataNotFoundError, load_dataset
+from training.data import BatchOrder, DataNotFoundError, epoch_batches, load_dataset
 from training.loop import LoopSettings, train
 from training.optim import build_optimizer
 from training.progress import Progress
 from training.record import RunRecord, code_version
+from training.studies import StudyContext, run_study
 from training.tracker import start_tracker
 
 log = logging.getLogger("train")
@@ -66,11 +68,19 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
             record.log(metrics)
             tracker.log(metrics, step=metrics["step"])
 
+        def before_final_eval() -> None:
+            if cfg.bn.eval_stats == "population":  # the paper's Alg. 2 replaces the running averages
+                population_statistics(model, epoch_batches(data, order))
+
         progress = Progress(cfg.train.steps)
         try:
-            outcome = train(model, optimizer, data, order, LoopSettings.from_config(cfg.train), emit, progress.update)
+            settings = LoopSettings.from_config(cfg.train)
+            outcome = train(model, optimizer, data, order, settings, emit, progress.update, before_final_eval)
         finally:
             progress.close()
+        if cfg.study is not None and outcome.status == "completed":
+            summary["study"] = run_study(cfg.study, StudyContext(model, data, order, cfg))
+            tracker.summarize({"study": summary["study"]})
         summary.update(
             status=outcome.status,
             steps=outcome.steps,

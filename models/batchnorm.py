@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-__all__ = ["BatchNormFunction", "BatchNorm1d", "BatchNorm2d", "population_statistics"]
+__all__ = ["BN_TYPES", "BatchNormFunction", "BatchNorm1d", "BatchNorm2d", "population_statistics"]
 
 
 def _reduce_dims(x: Tensor) -> tuple[int, ...]:
@@ -203,7 +203,8 @@ class BatchNorm2d(_BatchNorm):
     _dims_message = "expected 4D input (got {}D input)"
 
 
-_BN_TYPES = (nn.modules.batchnorm._BatchNorm, _BatchNorm)
+# Every BN layer: torch's (BatchNorm1d/2d/3d) and this module's.
+BN_TYPES = (nn.modules.batchnorm._BatchNorm, _BatchNorm)
 
 
 def population_statistics(model: nn.Module, batches: Iterable[Tensor]) -> int:
@@ -222,7 +223,7 @@ def population_statistics(model: nn.Module, batches: Iterable[Tensor]) -> int:
     """
     layers = [
         module for module in model.modules()
-        if isinstance(module, _BN_TYPES) and module.running_mean is not None
+        if isinstance(module, BN_TYPES) and module.running_mean is not None
     ]
     if not layers:
         raise ValueError("population_statistics: model has no BatchNorm layers with running statistics")

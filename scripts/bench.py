@@ -2,6 +2,7 @@
 
     python scripts/bench.py                  # Fig. 1 step: this loop vs a torchvision Dataset + DataLoader loop
     python scripts/bench.py --full           # also time a whole 50,000-step Fig. 1 run (eval every 500 steps)
+    python scripts/bench.py --scratch        # also the loop with the hand-written BN layer (bn.impl=scratch)
 
 Both loops train the same Fig. 1 network (784-100-100-100-10, BN before each sigmoid, batch 60,
 plain SGD) on the same data: MNIST when it is under BN_DATA_DIR (or --root), else Fashion-MNIST,
@@ -113,6 +114,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--full", action="store_true", help="also time a whole 50,000-step Fig. 1 run")
+    parser.add_argument("--scratch", action="store_true", help="also time this loop with bn.impl=scratch (models/batchnorm.py)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. bn.impl=scratch")
     args = parser.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
@@ -126,6 +128,10 @@ def main() -> None:
     print(f"this loop        {ours:8.0f} steps/s")
     print(f"DataLoader loop  {reference:8.0f} steps/s")
     print(f"ratio            {ours / reference:8.2f}x")
+    if args.scratch:
+        scratch = this_loop(fig1_config(args.root, [*args.overrides, "bn.impl=scratch"]), device, args.steps, args.warmup)
+        result.update(scratch_steps_per_s=scratch, torch_bn_over_scratch_bn=ours / scratch)
+        print(f"scratch BN       {scratch:8.0f} steps/s: torch's BN step is {ours / scratch:.2f}x as fast")
     if args.full:
         full = full_fig1_run(cfg, device)
         result["full_run"] = full

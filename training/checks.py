@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from models.layers import ACTIVATIONS, BN_IMPLS, BN_LAYERS, PLACEMENTS
 from training.data import missing_data_error
 from training.record import METRICS_FILE, SUMMARY_FILE
+from training.studies import STUDY_NAMES
 from training.tracker import WANDB_MODES
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -40,6 +41,8 @@ def validate(cfg: DictConfig) -> None:
     _check_init(cfg)
     _check_optim(cfg)
     _check_dataset(cfg)
+    if cfg.study is not None:
+        _choice(cfg, "study.name", STUDY_NAMES)
     if cfg.logger.name == "wandb":
         _choice(cfg, "logger.mode", WANDB_MODES)
         _number(cfg, "logger.init_timeout_s", low=0, low_open=True)
@@ -80,7 +83,7 @@ def _check_bn(cfg: DictConfig) -> None:
     if cfg.bn.momentum is not None:
         _number(cfg, "bn.momentum", low=0, high=1)
     if cfg.bn.placement == "none":
-        for key, default in (("layers", "all"), ("eval_stats", "ema"), ("impl", "torch")):
+        for key, default in (("layers", "all"), ("eval_stats", "ema")):
             if cfg.bn[key] != default:
                 raise ConfigError(f"bn.{key}={cfg.bn[key]} contradicts bn=none (there is no BN layer to apply it to)")
 

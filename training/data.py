@@ -223,3 +223,10 @@ class BatchOrder:
         (state,) = np.random.SeedSequence([self.seed, epoch]).generate_state(1, dtype=np.uint64)
         generator = torch.Generator().manual_seed(int(state))
         return torch.randperm(self.n_examples, generator=generator)
+
+
+def epoch_batches(data: InMemoryData, order: BatchOrder, epoch: int = 0):
+    """The training inputs of one epoch, batch by batch, in the order `order` gives them."""
+    first = epoch * order.steps_per_epoch
+    for step in range(first, first + order.steps_per_epoch):
+        yield data.train_x.index_select(0, order.indices(step))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import torch
@@ -25,15 +25,16 @@ class LoopSettings:
     eval_every: int
     log_every: int
     eval_batch_size: int = 1000
+    checkpoint_every: int = 0  # 0: only the callback's own choice at the last step
 
     @classmethod
     def from_config(cls, cfg) -> "LoopSettings":
-        return cls(cfg.steps, cfg.batch_size, cfg.eval_every, cfg.log_every, cfg.eval_batch_size)
+        return cls(cfg.steps, cfg.batch_size, cfg.eval_every, cfg.log_every, cfg.eval_batch_size, cfg.checkpoint_every)
 
 
 @dataclass
 class Outcome:
-    """How training ended; the summary of the run is built from it."""
+    """How far training got and how it ended; checkpointed, and the run's summary is built from it."""
 
     status: str = "completed"  # completed | diverged
     steps: int = 0
@@ -42,11 +43,29 @@ class Outcome:
     final_test_loss: float | None = None
     best_test_acc: float | None = None
     diverged_step: int | None = None
-    history: list[dict] = field(default_factory=list, repr=False)
 
     @property
     def steps_per_s(self) -> float | None:
         return self.steps / self.train_seconds if self.train_seconds > 0 else None
+
+    def state_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class LoopState:
+    """Everything the loop carries from one step to the next, so a resumed run continues exactly."""
+
+    outcome: Outcome
+    loss_sum: torch.Tensor  # training losses summed since the last train/loss line
+    losses_summed: int = 0
+
+    def state_dict(self) -> dict:
+        return {"outcome": self.outcome.state_dict(), "loss_sum": self.loss_sum.cpu(), "losses_summed": self.losses_summed}
+
+    @classmethod
+    def from_state_dict(cls, state: dict, device) -> "LoopState":
+        return cls(Outcome(**state["outcome"]), state["loss_sum"].to(device), state["losses_summed"])
 
 
 @torch.no_grad()
@@ -82,29 +101,34 @@ def train(
     emit: Callable[[dict], None],
     on_progress: Callable[[int, dict, float], None] = lambda step, metrics, rate: None,
     before_final_eval: Callable[[], None] = lambda: None,
+    checkpoint: Callable[[LoopState], None] | None = None,
+    resume_from: LoopState | None = None,
 ) -> Outcome:
-    """Run `settings.steps` SGD steps; `emit` receives every metrics line ({"step": ..., ...}).
+    """Run SGD up to `settings.steps`; `emit` receives every metrics line ({"step": ..., ...}).
 
+    `checkpoint(state)` is called every `settings.checkpoint_every` steps and at the last step,
+    after that step's metrics are emitted. `resume_from` continues from such a state; the
+    model, optimizer and random-number states must have been restored by the caller.
     A non-finite training or test loss stops the run with status "diverged": divergence is a
     result, so the caller records it and exits normally.
     """
-    outcome = Outcome()
+    device = data.train_x.device
+    state = resume_from or LoopState(Outcome(), torch.zeros((), device=device))
+    outcome = state.outcome
     model.train()
 
     def record(metrics: dict) -> None:
         emit(metrics)
-        outcome.history.append(metrics)
         if "test/acc" in metrics:
             outcome.final_test_acc = metrics["test/acc"]
             outcome.final_test_loss = metrics["test/loss"]
             if outcome.best_test_acc is None or metrics["test/acc"] > outcome.best_test_acc:
                 outcome.best_test_acc = metrics["test/acc"]
 
-    record({"step": 0, **eval_metrics(model, data, settings.eval_batch_size)})
-    loss_sum = torch.zeros((), device=data.train_x.device)
-    losses_summed = 0
+    if resume_from is None:
+        record({"step": 0, **eval_metrics(model, data, settings.eval_batch_size)})
     tic = time.perf_counter()
-    for step in range(1, settings.steps + 1):
+    for step in range(outcome.steps + 1, settings.steps + 1):
         index = order.indices(step - 1)
         x = data.train_x.index_select(0, index)
         y = data.train_y.index_select(0, index)
@@ -112,29 +136,35 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        loss_sum += loss.detach()
-        losses_summed += 1
+        state.loss_sum += loss.detach()
+        state.losses_summed += 1
 
         last = step == settings.steps
         eval_now = step % settings.eval_every == 0 or last
-        if not (eval_now or step % settings.log_every == 0):
+        log_now = eval_now or step % settings.log_every == 0
+        save_now = checkpoint is not None and (last or (settings.checkpoint_every and step % settings.checkpoint_every == 0))
+        if not (log_now or save_now):
             continue
-        train_loss = loss_sum.item() / losses_summed  # the only host sync between evaluations
+        if log_now:
+            train_loss = state.loss_sum.item() / state.losses_summed  # the only host sync between evaluations
         outcome.train_seconds += time.perf_counter() - tic
         outcome.steps = step
-        loss_sum.zero_()
-        losses_summed = 0
-        metrics = {"step": step, "train/loss": train_loss}
-        if math.isfinite(train_loss) and eval_now:
-            if last:
-                before_final_eval()
-            metrics.update(eval_metrics(model, data, settings.eval_batch_size))
-        record(metrics)
-        on_progress(step, metrics, outcome.steps_per_s or 0.0)
-        if not (math.isfinite(train_loss) and math.isfinite(metrics.get("test/loss", 0.0))):
-            outcome.status = "diverged"
-            outcome.diverged_step = step
-            outcome.final_test_acc = outcome.final_test_loss = None  # no meaningful final model
-            break
+        if log_now:
+            state.loss_sum.zero_()
+            state.losses_summed = 0
+            metrics = {"step": step, "train/loss": train_loss}
+            if math.isfinite(train_loss) and eval_now:
+                if last:
+                    before_final_eval()
+                metrics.update(eval_metrics(model, data, settings.eval_batch_size))
+            record(metrics)
+            on_progress(step, metrics, outcome.steps_per_s or 0.0)
+            if not (math.isfinite(train_loss) and math.isfinite(metrics.get("test/loss", 0.0))):
+                outcome.status = "diverged"
+                outcome.diverged_step = step
+                outcome.final_test_acc = outcome.final_test_loss = None  # no meaningful final model
+                break
+        if save_now:
+            checkpoint(state)
         tic = time.perf_counter()
     return outcome

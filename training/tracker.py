@@ -20,6 +20,9 @@ class NoTracker:
     def log(self, metrics: dict[str, Any], step: int) -> None:
         pass
 
+    def summarize(self, results: dict[str, Any]) -> None:
+        pass
+
     def finish(self, exit_code: int = 0) -> None:
         pass
 
@@ -37,6 +40,16 @@ class WandbTracker:
         try:
             self.run.log({k: v for k, v in metrics.items() if k != "step"}, step=step)
         except Exception as error:  # the tracker must never stop training
+            self._failed = True
+            log.warning("wandb stopped logging (%s); the run goes on with its local record", error)
+
+    def summarize(self, results: dict[str, Any]) -> None:
+        """Nested results as flat summary keys of the wandb run ('study/accuracy/ema/32')."""
+        if self._failed:
+            return
+        try:
+            self.run.summary.update(flatten(results))
+        except Exception as error:
             self._failed = True
             log.warning("wandb stopped logging (%s); the run goes on with its local record", error)
 
@@ -79,6 +92,17 @@ def start_tracker(logger_cfg, run_dir: Path, config: dict, group: str, name: str
         )
         return NoTracker()
     return WandbTracker(run)
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "/"))
+        else:
+            flat[name] = value
+    return flat
 
 
 def _one_line(error: Exception) -> str:

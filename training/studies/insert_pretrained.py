@@ -1,0 +1,60 @@
+"""Claim C11: BN inserted into a trained network leaves its function unchanged, then fine-tunes.
+
+The network trained without BN gets a BN layer after each hidden weight layer with
+gamma = sqrt(var + eps) and beta = mean of that layer's output over one epoch of training
+batches, so in eval mode it computes what it computed before. Recorded: the largest output
+difference over the test set right after insertion, test accuracy before, right after and after
+`finetune_steps` SGD steps at the run's step size times `finetune_lr_mult`; and, as a control,
+the same fine-tuning of the network without inserted BN (so more training alone is not mistaken
+for the effect of BN).
+"""
+from __future__ import annotations
+
+import copy
+
+from omegaconf import OmegaConf
+
+from models.batchnorm import BN_TYPES
+from models.insert import insert_bn, max_output_difference
+from training.data import BatchOrder, epoch_batches
+from training.loop import LoopSettings, evaluate, train
+from training.optim import build_optimizer
+
+
+def insert_pretrained(context, finetune_steps: int = 1000, finetune_lr_mult: float = 1.0, control: bool = True) -> dict:
+    model, data, cfg = context.model, context.data, context.cfg
+    if any(isinstance(m, BN_TYPES) for m in model.modules()):
+        return {"skipped": "the network already has BN layers (train it with bn=none)"}
+    eval_size = cfg.train.eval_batch_size
+    _, before = evaluate(model, data.test_x, data.test_y, eval_size)
+    inserted = insert_bn(model, epoch_batches(data, context.order), impl=cfg.bn.impl, eps=cfg.bn.eps, momentum=cfg.bn.momentum)
+    difference = max_output_difference(model, inserted, data.test_x)
+    _, right_after = evaluate(inserted, data.test_x, data.test_y, eval_size)
+    result = {
+        "test_acc_before": before,
+        "max_output_difference": difference,
+        "test_acc_after_insertion": right_after,
+        "finetune_steps": finetune_steps,
+        "finetune_lr_mult": finetune_lr_mult,
+        "finetuned": finetune(inserted, context, finetune_steps, finetune_lr_mult),
+    }
+    if control:
+        result["control_without_bn"] = finetune(copy.deepcopy(model), context, finetune_steps, finetune_lr_mult)
+    return result
+
+
+def finetune(model, context, steps: int, lr_mult: float) -> dict:
+    """Train `model` further for `steps` steps on a fresh batch order; its status and accuracy."""
+    cfg = context.cfg
+    optim_cfg = OmegaConf.merge(cfg.optim, {"lr_mult": cfg.optim.lr_mult * lr_mult})
+    order = BatchOrder(len(context.data.train_x), cfg.train.batch_size, int(cfg.seed) + 1, context.data.train_x.device)
+    settings = LoopSettings(steps, cfg.train.batch_size, max(1, steps // 5), cfg.train.log_every, cfg.train.eval_batch_size)
+    curve = []
+
+    def keep_accuracy(metrics: dict) -> None:
+        if "test/acc" in metrics:
+            curve.append({"step": metrics["step"], "test/acc": metrics["test/acc"]})
+
+    optimizer = build_optimizer(model.parameters(), optim_cfg)
+    outcome = train(model.train(), optimizer, context.data, order, settings, keep_accuracy)
+    return {"status": outcome.status, "final_test_acc": outcome.final_test_acc, "curve": curve}

@@ -26,7 +26,8 @@ from models import build_model
 from models.batchnorm import population_statistics
 from training.checks import validate
 from training.data import BatchOrder, DataNotFoundError, epoch_batches, load_dataset
-from training.loop import LoopSettings, train
+from training.checkpoint import load_checkpoint, save_checkpoint
+from training.loop import LoopSettings, LoopState, train
 from training.optim import build_optimizer
 from training.progress import Progress
 from training.record import RunRecord, code_version
@@ -42,10 +43,14 @@ NAME_IGNORES = ("hydra", "logger", "device", "resume", "dataset.root", "dataset.
 
 
 def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, overrides: list[str] = ()) -> dict:
-    """Train as `cfg` says, record the run in `run_dir`, and return its summary."""
+    """Train as `cfg` says, record the run in `run_dir`, and return its summary.
+
+    With `resume=true` (or when SLURM requeued the job) a run continues from the checkpoint in
+    `run_dir` and ends with the numbers the uninterrupted run would have had."""
     validate(cfg)
     started = time.perf_counter()
     run_dir = Path(run_dir)
+    resuming = bool(cfg.resume) or requeued_by_slurm()
     record = RunRecord(run_dir)
     summary = {"seed": cfg.seed, "git": code_version(), "experiment": experiment, "overrides": list(overrides)}
     tracker = start_tracker(
@@ -54,6 +59,7 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
         OmegaConf.to_container(cfg, resolve=True),
         group=experiment or "default",
         name=display_name(overrides),
+        resume=resuming,
     )
     try:
         device = resolve_device(cfg.device)
@@ -63,6 +69,8 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
         model = build_model(cfg.model, cfg.bn, cfg.init, data.input_shape, data.classes).to(device)
         optimizer = build_optimizer(model.parameters(), cfg.optim)
         order = BatchOrder(len(data.train_x), cfg.train.batch_size, cfg.seed, device)
+        resume_from = restore(run_dir, model, optimizer, device, record) if resuming else None
+        summary["resumed_from_step"] = resume_from.outcome.steps if resume_from else None
 
         def emit(metrics: dict) -> None:
             record.log(metrics)
@@ -72,10 +80,15 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
             if cfg.bn.eval_stats == "population":  # the paper's Alg. 2 replaces the running averages
                 population_statistics(model, epoch_batches(data, order))
 
-        progress = Progress(cfg.train.steps)
+        def checkpoint(state: LoopState) -> None:
+            save_checkpoint(run_dir, model, optimizer, state.state_dict())
+
+        progress = Progress(cfg.train.steps, start_step=summary["resumed_from_step"] or 0)
         try:
             settings = LoopSettings.from_config(cfg.train)
-            outcome = train(model, optimizer, data, order, settings, emit, progress.update, before_final_eval)
+            outcome = train(
+                model, optimizer, data, order, settings, emit, progress.update, before_final_eval, checkpoint, resume_from
+            )
         finally:
             progress.close()
         if cfg.study is not None and outcome.status == "completed":
@@ -101,6 +114,26 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
         record.close()
         tracker.finish(exit_code=0 if summary["status"] != "failed" else 1)
     return summary
+
+
+def restore(run_dir: Path, model, optimizer, device, record: RunRecord) -> LoopState | None:
+    """Load the run folder's checkpoint and cut metrics.jsonl back to its step. Without a
+    checkpoint the run starts over, so the record restarts empty."""
+    state = load_checkpoint(run_dir, model, optimizer)
+    resume_from = LoopState.from_state_dict(state, device) if state else None
+    step = resume_from.outcome.steps if resume_from else -1
+    for problem in record.rewind(step):
+        log.warning("%s", problem)
+    if resume_from:
+        log.info("resuming from the checkpoint at step %d", step)
+    else:
+        log.warning("no checkpoint in %s: starting the run from step 0", run_dir)
+    return resume_from
+
+
+def requeued_by_slurm() -> bool:
+    """SLURM counts the restarts of a requeued job (preemption, or submitit's requeue on timeout)."""
+    return int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
 
 
 def resolve_device(name: str) -> torch.device:

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from models.layers import ACTIVATIONS, BN_IMPLS, BN_LAYERS, PLACEMENTS
 from training.data import missing_data_error
-from training.record import METRICS_FILE, SUMMARY_FILE
+from training.record import METRICS_FILE, SUMMARY_FILE, flatten
 from training.studies import STUDY_NAMES
 from training.tracker import WANDB_MODES
 
@@ -189,20 +189,55 @@ def check_run_folder(run_dir: Path, resume: bool) -> None:
         raise ConfigError(f"hydra.run.dir={run_dir} cannot be created ({error.strerror})") from None
 
 
+# Settings a resumed run may change: they do not change what the run computes (train.steps
+# lets a finished run be extended).
+MAY_CHANGE_ON_RESUME = ("resume", "threads", "device", "logger", "train.steps")
+
+
+def check_resume_matches(run_dir: Path, cfg: DictConfig) -> None:
+    """resume=true continues the run in `run_dir` with that run's own settings."""
+    stored = run_dir / ".hydra" / "config.yaml"
+    if not stored.is_file():
+        raise ConfigError(
+            f"resume=true, but hydra.run.dir={run_dir} holds no run to resume; point hydra.run.dir at the run's folder"
+        )
+    before, now = _flat(OmegaConf.load(stored)), _flat(cfg)
+    changed = [
+        f"{key} ({before.get(key, '<unset>')} -> {now.get(key, '<unset>')})"
+        for key in sorted(set(before) | set(now))
+        if before.get(key) != now.get(key) and not key.startswith(MAY_CHANGE_ON_RESUME)
+    ]
+    if changed:
+        raise ConfigError(f"resume=true with settings that differ from the run in {run_dir}: {', '.join(changed)}")
+
+
+def _flat(cfg: DictConfig) -> dict:
+    container = {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+                 for key in cfg if key != "hydra"}
+    return {key: str(value) for key, value in flatten(container, sep=".").items()}
+
+
 def _fail(error: ConfigError) -> None:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
 
 
 class CheckBeforeRun(Callback):
-    """Validates the config before Hydra writes anything into a run folder."""
+    """Validates the config before Hydra writes anything into a run folder. Hydra turns an
+    exception in a callback into a warning and runs the job anyway, so every failure here ends
+    the process itself (SystemExit)."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         try:
             validate(config)
-            check_run_folder(Path(str(config.hydra.run.dir)), bool(config.resume))
+            run_dir = Path(str(config.hydra.run.dir))
+            if config.resume:
+                check_resume_matches(run_dir, config)
+            check_run_folder(run_dir, bool(config.resume))
         except ConfigError as error:
             _fail(error)
+        except Exception as error:  # a setting the checks could not even read
+            _fail(ConfigError(f"the config could not be checked: {type(error).__name__}: {_first_line(error)}"))
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         try:
@@ -217,6 +252,13 @@ class CheckBeforeRun(Callback):
             _fail(error)
         except OSError as error:
             _fail(ConfigError(f"hydra.sweep.dir={config.hydra.sweep.dir} cannot be created ({error.strerror})"))
+        except Exception as error:
+            _fail(ConfigError(f"the sweep could not be checked: {type(error).__name__}: {_first_line(error)}"))
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _sweep_job_configs(config: DictConfig):

@@ -31,6 +31,18 @@ def to_json_value(value: Any) -> Any:
     return value
 
 
+def flatten(tree: dict[str, Any], sep: str = "/", prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"a/b": 1}."""
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, sep, name + sep))
+        else:
+            flat[name] = value
+    return flat
+
+
 def write_json_atomic(path: Path, payload: dict) -> None:
     """Write to a temporary file, then rename: a reader never sees half a file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -42,6 +54,30 @@ def write_json_atomic(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def read_metrics(path: str | Path) -> tuple[list[dict], list[str]]:
+    """The metric lines of a metrics.jsonl that may be damaged, and a note for each line skipped.
+
+    A run killed mid-write leaves a cut last line; it is skipped and reported, not an error.
+    """
+    rows, problems = [], []
+    path = Path(path)
+    if not path.is_file():
+        return rows, problems
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            problems.append(f"{path}:{number}: not valid JSON (a cut line?), skipped: {line[:60]!r}")
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            problems.append(f"{path}:{number}: no integer 'step', skipped")
+            continue
+        rows.append(row)
+    return rows, problems
+
+
 class RunRecord:
     """Appends metric lines and writes the summary of the run in `run_dir`."""
 
@@ -51,6 +87,19 @@ class RunRecord:
         self.metrics_path = self.run_dir / METRICS_FILE
         self.summary_path = self.run_dir / SUMMARY_FILE
         self._metrics = open(self.metrics_path, "a")
+
+    def rewind(self, step: int) -> list[str]:
+        """Keep only the metric lines up to `step` (where a resumed run continues from), dropping
+        later ones and damaged ones, so the resumed record has no duplicate or missing steps.
+        Returns notes on the damaged lines dropped."""
+        rows, problems = read_metrics(self.metrics_path)
+        self._metrics.close()
+        tmp = self.metrics_path.with_suffix(".jsonl.tmp")
+        with open(tmp, "w") as f:
+            f.writelines(json.dumps(row) + "\n" for row in rows if row["step"] <= step)
+        os.replace(tmp, self.metrics_path)
+        self._metrics = open(self.metrics_path, "a")
+        return problems
 
     def log(self, metrics: dict[str, Any]) -> None:
         """One line: {"step": ..., "<split>/<name>": ...}."""

@@ -6,8 +6,12 @@ on, and the run folder's metrics.jsonl still has every number.
 from __future__ import annotations
 
 import logging
+import secrets
+import string
 from pathlib import Path
 from typing import Any
+
+from training.record import flatten
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +64,17 @@ class WandbTracker:
             log.warning("wandb did not finish cleanly (%s); the local record is complete", error)
 
 
-def start_tracker(logger_cfg, run_dir: Path, config: dict, group: str, name: str):
-    """A tracker for this run, or NoTracker when none is configured or wandb cannot start."""
+def start_tracker(logger_cfg, run_dir: Path, config: dict, group: str, name: str, resume: bool = False):
+    """A tracker for this run, or NoTracker when none is configured or wandb cannot start.
+
+    The wandb run id is kept in <run_dir>/wandb/run_id, so a resumed job continues the same
+    wandb run (steps it had already logged are not logged twice)."""
     if logger_cfg.name == "none" or logger_cfg.get("mode") == "disabled":
         return NoTracker()
     try:
         import wandb
 
+        run_id = _wandb_run_id(Path(run_dir), resume)
         run = wandb.init(
             project=logger_cfg.project,
             entity=logger_cfg.get("entity"),
@@ -75,6 +83,8 @@ def start_tracker(logger_cfg, run_dir: Path, config: dict, group: str, name: str
             config=config,
             dir=str(run_dir),
             mode=logger_cfg.mode,
+            id=run_id,
+            resume="allow",
             reinit="create_new",
             settings=wandb.Settings(
                 init_timeout=float(logger_cfg.init_timeout_s),
@@ -94,15 +104,14 @@ def start_tracker(logger_cfg, run_dir: Path, config: dict, group: str, name: str
     return WandbTracker(run)
 
 
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, name + "/"))
-        else:
-            flat[name] = value
-    return flat
+def _wandb_run_id(run_dir: Path, resume: bool) -> str:
+    path = run_dir / "wandb" / "run_id"
+    if resume and path.is_file():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+    path.write_text(run_id + "\n")
+    return run_id
 
 
 def _one_line(error: Exception) -> str:

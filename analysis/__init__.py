@@ -1,0 +1,1 @@
+"""Reading runs back: run folders into tables, for statistics, plots and verdicts."""

@@ -63,7 +63,7 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
     )
     try:
         device = resolve_device(cfg.device)
-        set_cpu_threads(cfg.threads)
+        set_cpu_threads(cfg.threads, jobs_at_once(HydraConfig.get().launcher if HydraConfig.initialized() else None))
         torch.manual_seed(cfg.seed)
         data = load_dataset(cfg.dataset).to(device)
         model = build_model(cfg.model, cfg.bn, cfg.init, data.input_shape, data.classes).to(device)
@@ -142,28 +142,25 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def set_cpu_threads(setting, concurrent_jobs: int | None = None) -> None:
+def set_cpu_threads(setting, concurrent_jobs: int = 1) -> None:
     """Give PyTorch `setting` threads; "auto" keeps its default (all cores) for a job that runs
     alone and splits the cores between jobs that run side by side under the joblib launcher.
     Oversubscribed cores are not just slower: OpenMP threads that wait on each other at every
-    operation can make a small network's step a hundred times slower."""
+    operation can make a small network's step hundreds of times slower."""
     if setting != "auto":
         torch.set_num_threads(int(setting))
         return
-    jobs = concurrent_jobs if concurrent_jobs is not None else _parallel_jobs()
-    if jobs > 1:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
+    if concurrent_jobs > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // concurrent_jobs))
 
 
-def _parallel_jobs() -> int:
-    """How many jobs the current Hydra launcher runs at once on this machine (1 if unknown)."""
-    if not HydraConfig.initialized():
+def jobs_at_once(launcher_cfg) -> int:
+    """How many jobs a Hydra launcher runs side by side on this machine: joblib's n_jobs (-1: one
+    per core); 1 for the others (one after another, or each on its own cluster node)."""
+    if launcher_cfg is None or "joblib" not in str(launcher_cfg.get("_target_", "")).lower():
         return 1
-    launcher = HydraConfig.get().launcher
-    if "joblib" not in str(launcher.get("_target_", "")).lower():
-        return 1
-    n_jobs = int(launcher.get("n_jobs", -1))
-    return os.cpu_count() or 1 if n_jobs < 1 else n_jobs
+    n_jobs = int(launcher_cfg.get("n_jobs", -1))
+    return (os.cpu_count() or 1) if n_jobs < 1 else n_jobs
 
 
 def display_name(overrides: list[str]) -> str:

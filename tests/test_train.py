@@ -129,7 +129,9 @@ def test_cpu_threads_are_shared_between_concurrent_jobs():
 
     import torch
 
-    from train import set_cpu_threads
+    from omegaconf import OmegaConf
+
+    from train import jobs_at_once, set_cpu_threads
 
     before = torch.get_num_threads()
     try:
@@ -142,3 +144,8 @@ def test_cpu_threads_are_shared_between_concurrent_jobs():
         assert torch.get_num_threads() == before
     finally:
         torch.set_num_threads(before)
+    joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+    assert jobs_at_once(OmegaConf.create({"_target_": joblib, "n_jobs": 2})) == 2
+    assert jobs_at_once(OmegaConf.create({"_target_": joblib, "n_jobs": -1})) == os.cpu_count()
+    assert jobs_at_once(OmegaConf.create({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"})) == 1
+    assert jobs_at_once(None) == 1

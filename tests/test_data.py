@@ -1,7 +1,6 @@
 """Data sets load into normalized in-memory tensors; missing data gives one clear error."""
 from __future__ import annotations
 
-import gzip
 import pickle
 import struct
 from urllib.error import URLError

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from tests.conftest import compose_config, run_cli
 from train import run
@@ -17,10 +16,10 @@ def metrics(run_dir):
 
 
 def test_scratch_bn_trains_like_torchs(tmp_path, config):
-    torch_run = run(config("train.steps=300", "bn.impl=torch"), tmp_path / "torch")
+    run(config("train.steps=300", "bn.impl=torch"), tmp_path / "torch")
     scratch_run = run(config("train.steps=300", "bn.impl=scratch"), tmp_path / "scratch")
     assert scratch_run["final_test_acc"] > 0.9
-    for ours, reference in zip(metrics(tmp_path / "scratch"), metrics(tmp_path / "torch")):
+    for ours, reference in zip(metrics(tmp_path / "scratch"), metrics(tmp_path / "torch"), strict=True):
         for key, value in reference.items():
             assert ours[key] == pytest.approx(value, rel=1e-3, abs=1e-4), key
 

@@ -12,6 +12,9 @@ from typing import Callable
 import torch
 
 from training.data import BatchOrder, InMemoryData
+from training.studies.insert_pretrained import insert_pretrained
+from training.studies.scale_invariance import scale_invariance
+from training.studies.test_time_stats import test_time_stats
 
 
 @dataclass
@@ -22,21 +25,14 @@ class StudyContext:
     cfg: object  # the run's whole config
 
 
-def _registry() -> dict[str, Callable]:
-    from training.studies.insert_pretrained import insert_pretrained
-    from training.studies.scale_invariance import scale_invariance
-    from training.studies.test_time_stats import test_time_stats
-
-    return {
-        "test_time_stats": test_time_stats,
-        "scale_invariance": scale_invariance,
-        "insert_pretrained": insert_pretrained,
-    }
-
-
-STUDY_NAMES = ("test_time_stats", "scale_invariance", "insert_pretrained")
+STUDIES: dict[str, Callable[..., dict]] = {
+    "test_time_stats": test_time_stats,
+    "scale_invariance": scale_invariance,
+    "insert_pretrained": insert_pretrained,
+}
+STUDY_NAMES = tuple(STUDIES)
 
 
 def run_study(study_cfg, context: StudyContext) -> dict:
     settings = {k: v for k, v in study_cfg.items() if k != "name"}
-    return {"name": study_cfg.name, **_registry()[study_cfg.name](context, **settings)}
+    return {"name": study_cfg.name, **STUDIES[study_cfg.name](context, **settings)}

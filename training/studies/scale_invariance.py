@@ -35,16 +35,16 @@ def scale_invariance(context, scales=(0.01, 0.1, 10.0, 100.0)) -> dict:
             errors["weight_gradient_ratio_times_a"] = a * weight_gradient_ratio(weight, u, a, bn.eps)
             per_layer.append(errors)
         identities[str(a)] = {key: worst(e[key] for e in per_layer) for key in per_layer[0]}
+        ratio = "weight_gradient_ratio_times_a"  # ideally 1, not 0
+        identities[str(a)][ratio] = worst((e[ratio] for e in per_layer), ideal=1.0)
     effects = [bias_before_bn_effect(layer.weight.detach(), inputs[layer], bn.eps) for _, layer, bn in layers]
     bias = {key: worst(e[key] for e in effects) for key in effects[0]}
     return {"layers": [name for name, _, _ in layers], "identities": identities, "bias_before_bn": bias}
 
 
-def worst(values) -> float:
-    """The value farthest from what the identity predicts: 0 for errors, 1 for ratios near 1."""
-    values = list(values)
-    target = 1.0 if min(values) > 0.5 else 0.0
-    return max(values, key=lambda v: abs(v - target))
+def worst(values, ideal: float = 0.0) -> float:
+    """The value farthest from what the identity predicts (0 for errors)."""
+    return max(values, key=lambda v: abs(v - ideal))
 
 
 def layers_feeding_bn(model: nn.Module) -> list[tuple[str, nn.Module, nn.Module]]:

@@ -39,20 +39,18 @@ class WandbTracker:
         self._failed = False
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
-        if self._failed:
-            return
-        try:
-            self.run.log({k: v for k, v in metrics.items() if k != "step"}, step=step)
-        except Exception as error:  # the tracker must never stop training
-            self._failed = True
-            log.warning("wandb stopped logging (%s); the run goes on with its local record", error)
+        self._guarded(self.run.log, {k: v for k, v in metrics.items() if k != "step"}, step=step)
 
     def summarize(self, results: dict[str, Any]) -> None:
         """Nested results as flat summary keys of the wandb run ('study/accuracy/ema/32')."""
+        self._guarded(self.run.summary.update, flatten(results))
+
+    def _guarded(self, action, *args, **kwargs) -> None:
+        """Call wandb; on its first error warn once and stop calling it: it must never stop training."""
         if self._failed:
             return
         try:
-            self.run.summary.update(flatten(results))
+            action(*args, **kwargs)
         except Exception as error:
             self._failed = True
             log.warning("wandb stopped logging (%s); the run goes on with its local record", error)

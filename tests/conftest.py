@@ -43,6 +43,11 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 180, env: dict | None =
     )
 
 
+def snapshot(folder: Path) -> dict:
+    """Every file under `folder` with its modification time and bytes: equal means untouched."""
+    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 @pytest.fixture
 def fashion_root() -> Path:
     if not (SHARED_DATA / "FashionMNIST" / "raw").is_dir():

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, snapshot
 
 # (command line, text the message must contain). {file} is a regular file, {empty} an empty folder.
 BAD_COMMAND_LINES = [
@@ -52,10 +52,6 @@ def existing_run(tmp_path_factory):
     (base / "file").write_text("not a folder")
     (base / "empty").mkdir()
     return run_dir
-
-
-def snapshot(folder):
-    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_every_bad_command_line_is_refused_and_touches_nothing(existing_run):

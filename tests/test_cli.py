@@ -3,13 +3,9 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, snapshot
 
 QUICK = ["logger=none", "train.steps=40", "train.eval_every=20"]
-
-
-def snapshot(folder):
-    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_single_run_writes_its_record_and_says_where(tmp_path):

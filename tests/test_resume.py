@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, snapshot
 from train import run
 from training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from training.record import read_metrics
@@ -150,12 +150,12 @@ def test_resume_refuses_changed_settings_and_touches_nothing(tmp_path):
     run_dir = tmp_path / "run"
     first = run_cli(["logger=none", "train.steps=30", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    files = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    files = snapshot(run_dir)
     changed = run_cli(["logger=none", "train.steps=30", "optim.lr=0.2", "resume=true", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert changed.returncode == 2
     assert changed.stderr.strip().splitlines()[-1].startswith("error: resume=true with settings that differ")
     assert "optim.lr (0.1 -> 0.2)" in changed.stderr
-    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == files
+    assert snapshot(run_dir) == files
 
 
 def test_unreachable_tracker_costs_one_warning_and_a_bounded_wait(tmp_path, config, monkeypatch, caplog):

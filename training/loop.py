@@ -25,7 +25,7 @@ class LoopSettings:
     eval_every: int
     log_every: int
     eval_batch_size: int = 1000
-    checkpoint_every: int = 0  # 0: only the callback's own choice at the last step
+    checkpoint_every: int = 0  # 0: only at the last step (when a checkpoint callback is given)
 
     @classmethod
     def from_config(cls, cfg) -> "LoopSettings":

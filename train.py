@@ -9,6 +9,7 @@ Every run writes metrics.jsonl, summary.json and Hydra's .hydra/config.yaml into
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -30,7 +31,7 @@ from training.checkpoint import load_checkpoint, save_checkpoint
 from training.loop import LoopSettings, LoopState, train
 from training.optim import build_optimizer
 from training.progress import Progress
-from training.record import RunRecord, code_version
+from training.record import METRICS_FILE, SUMMARY_FILE, RunRecord, code_version
 from training.studies import StudyContext, run_study
 from training.tracker import start_tracker
 
@@ -39,7 +40,7 @@ log = logging.getLogger("train")
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 # Overrides that do not change what is trained; left out of the run's display name.
-NAME_IGNORES = ("hydra", "logger", "device", "resume", "dataset.root", "dataset.download")
+NAME_IGNORES = ("hydra", "logger", "device", "resume", "skip_complete", "threads", "dataset.root", "dataset.download")
 
 
 def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, overrides: list[str] = ()) -> dict:
@@ -50,7 +51,7 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
     validate(cfg)
     started = time.perf_counter()
     run_dir = Path(run_dir)
-    resuming = bool(cfg.resume) or requeued_by_slurm()
+    resuming = bool(cfg.resume) or requeued_by_slurm() or (bool(cfg.skip_complete) and holds_record(run_dir))
     record = RunRecord(run_dir)
     summary = {"seed": cfg.seed, "git": code_version(), "experiment": experiment, "overrides": list(overrides)}
     tracker = start_tracker(
@@ -131,6 +132,19 @@ def restore(run_dir: Path, model, optimizer, device, record: RunRecord) -> LoopS
     return resume_from
 
 
+def holds_record(run_dir: Path) -> bool:
+    return (run_dir / METRICS_FILE).is_file()
+
+
+def finished_status(run_dir: Path) -> str | None:
+    """The status of the finished run recorded in `run_dir` (completed or diverged), else None."""
+    try:
+        status = json.loads((run_dir / SUMMARY_FILE).read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return status if status in ("completed", "diverged") else None
+
+
 def requeued_by_slurm() -> bool:
     """SLURM counts the restarts of a requeued job (preemption, or submitit's requeue on timeout)."""
     return int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
@@ -174,6 +188,9 @@ def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     experiment = hydra_cfg.runtime.choices.get("experiment")
+    if cfg.skip_complete and finished_status(run_dir):
+        log.info("skipped: %s already holds a %s run (skip_complete=true)", run_dir, finished_status(run_dir))
+        return math.nan
     try:
         summary = run(cfg, run_dir, experiment, list(hydra_cfg.overrides.task))
     except DataNotFoundError as error:

@@ -52,3 +52,20 @@ def test_local_launcher_runs_jobs_side_by_side_with_shared_cores(tmp_path):
     result = run_cli(["-m", "hydra/launcher=local", *QUICK, "seed=0,1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert all(json.loads((sweep / str(i) / "summary.json").read_text())["status"] == "completed" for i in (0, 1))
+
+
+def test_skip_complete_reruns_a_sweep_without_redoing_finished_jobs(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", *QUICK, "seed=0,1", "skip_complete=true", f"hydra.sweep.dir={sweep}",
+            "hydra.sweep.subdir=${hydra.job.override_dirname}", "hydra.job.config.override_dirname.exclude_keys=[skip_complete,logger,train.steps,train.eval_every]"]
+    first = run_cli(args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    done = sweep / "seed=0" / "summary.json"
+    before = done.read_bytes()
+    (sweep / "seed=1" / "summary.json").unlink()  # as if the job had been killed
+    again = run_cli(args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "skipped:" in again.stdout + again.stderr and done.read_bytes() == before
+    assert json.loads((sweep / "seed=1" / "summary.json").read_text())["status"] == "completed"
+    steps = [json.loads(line)["step"] for line in (sweep / "seed=1" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps))  # started over, no duplicate lines

@@ -35,6 +35,7 @@ def validate(cfg: DictConfig) -> None:
     if cfg.threads != "auto":
         _integer(cfg, "threads", low=1)
     _boolean(cfg, "resume")
+    _boolean(cfg, "skip_complete")
     _check_train(cfg)
     _check_model(cfg)
     _check_bn(cfg)
@@ -191,7 +192,7 @@ def check_run_folder(run_dir: Path, resume: bool) -> None:
 
 # Settings a resumed run may change: they do not change what the run computes (train.steps
 # lets a finished run be extended).
-MAY_CHANGE_ON_RESUME = ("resume", "threads", "device", "logger", "train.steps")
+MAY_CHANGE_ON_RESUME = ("resume", "skip_complete", "threads", "device", "logger", "train.steps")
 
 
 def check_resume_matches(run_dir: Path, cfg: DictConfig) -> None:
@@ -233,7 +234,7 @@ class CheckBeforeRun(Callback):
             run_dir = Path(str(config.hydra.run.dir))
             if config.resume:
                 check_resume_matches(run_dir, config)
-            check_run_folder(run_dir, bool(config.resume))
+            check_run_folder(run_dir, bool(config.resume) or bool(config.skip_complete))
         except ConfigError as error:
             _fail(error)
         except Exception as error:  # a setting the checks could not even read

@@ -17,12 +17,14 @@ from train import run
 from training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from training.record import read_metrics
 
+LOG_EVERY = 25
+
 # Dropout (random numbers), momentum (optimizer state), and checkpoints that fall between
 # train-loss lines (the loss accumulator is part of the state): all must survive a kill. One
 # thread each: the reference and the killed run share the cores.
 RESUMABLE = [
     "logger=none", "threads=1", "model.dropout=0.1", "optim.momentum=0.9", "train.steps=1500", "train.eval_every=150",
-    "train.log_every=25", "train.checkpoint_every=110",
+    f"train.log_every={LOG_EVERY}", "train.checkpoint_every=110",
 ]
 
 
@@ -65,7 +67,10 @@ def test_sigkill_then_resume_ends_bit_for_bit_like_the_uninterrupted_run(tmp_pat
     target = random.Random().randrange(200, 1300)
     saved, logged = kill_after_a_checkpoint(tmp_path / "killed", target)
     assert reference.wait(timeout=180) == 0
-    assert saved is not None and 0 < saved <= logged, (target, saved, logged)
+    # A checkpoint at a multiple of 110 can land between two train-loss lines (every 25 steps):
+    # the run may be killed after its checkpoint at 330 and before its line at 350, so the
+    # checkpoint can be ahead of the last line by less than one logging interval.
+    assert saved is not None and 0 < saved < logged + LOG_EVERY, (target, saved, logged)
 
     resumed = run_cli([*RESUMABLE, "resume=true", f"hydra.run.dir={tmp_path / 'killed'}"], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr

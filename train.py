@@ -17,8 +17,13 @@ import sys
 import time
 from pathlib import Path
 
-import hydra
-import torch
+# OpenMP threads that wait for each other spin by default; on cores that another process keeps
+# busy, that spinning made a 2-thread step 6 to 22 times slower (README, Speed). Passive waiting
+# sleeps instead. OpenMP reads this once, when torch loads it, so it must come before `import torch`.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import hydra  # noqa: E402
+import torch  # noqa: E402
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -64,7 +69,7 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
     )
     try:
         device = resolve_device(cfg.device)
-        set_cpu_threads(cfg.threads, jobs_at_once(HydraConfig.get().launcher if HydraConfig.initialized() else None))
+        set_cpu_threads(cfg.threads, jobs_at_once(HydraConfig.get().launcher if HydraConfig.initialized() else None), cfg.model)
         torch.manual_seed(cfg.seed)
         data = load_dataset(cfg.dataset).to(device)
         model = build_model(cfg.model, cfg.bn, cfg.init, data.input_shape, data.classes).to(device)
@@ -156,16 +161,29 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def set_cpu_threads(setting, concurrent_jobs: int = 1) -> None:
-    """Give PyTorch `setting` threads; "auto" keeps its default (all cores) for a job that runs
-    alone and splits the cores between jobs that run side by side under the joblib launcher.
-    Oversubscribed cores are not just slower: OpenMP threads that wait on each other at every
-    operation can make a small network's step hundreds of times slower."""
-    if setting != "auto":
-        torch.set_num_threads(int(setting))
-        return
-    if concurrent_jobs > 1:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // concurrent_jobs))
+def set_cpu_threads(setting, concurrent_jobs: int = 1, model_cfg=None) -> None:
+    """Give PyTorch `setting` threads, or with "auto" what auto_threads picks for this network."""
+    torch.set_num_threads(int(setting) if setting != "auto" else auto_threads(model_cfg, concurrent_jobs))
+
+
+def auto_threads(model_cfg, concurrent_jobs: int = 1) -> int:
+    """threads=auto: one thread for an MLP; a CNN gets its share of the cores (all of them for a
+    job alone, split between the jobs under hydra/launcher=local).
+
+    Measured (README, Speed; scripts/bench.py --threads-study): the Fig. 1 MLP's step is ~100 small
+    operations that a second thread cannot speed up, and with every core busy elsewhere a second
+    thread made it many times slower; a CNN's convolutions on 28x28 maps gain from more threads.
+    Oversubscribed cores stay safe because train.py sets OMP_WAIT_POLICY=PASSIVE (see the top)."""
+    share = max(1, available_cores() // max(1, concurrent_jobs))
+    return share if model_cfg is not None and model_cfg.get("name") == "cnn" else 1
+
+
+def available_cores() -> int:
+    """The cores this process may run on (taskset, cgroups and SLURM can give it fewer than the machine has)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def jobs_at_once(launcher_cfg) -> int:
@@ -174,7 +192,7 @@ def jobs_at_once(launcher_cfg) -> int:
     if launcher_cfg is None or "joblib" not in str(launcher_cfg.get("_target_", "")).lower():
         return 1
     n_jobs = int(launcher_cfg.get("n_jobs", -1))
-    return (os.cpu_count() or 1) if n_jobs < 1 else n_jobs
+    return available_cores() if n_jobs < 1 else n_jobs
 
 
 def display_name(overrides: list[str]) -> str:
@@ -210,5 +228,7 @@ if __name__ == "__main__":
     # Call main() of the importable module `train`, not of __main__: launchers that pickle the
     # task for other processes (joblib, submitit) then pickle it by reference to `train`.
     import train
+    from training.checks import refuse_unknown_settings
 
+    refuse_unknown_settings(sys.argv[1:], CONFIG_DIR)  # before Hydra, whose own message suggests +key=value
     train.main()

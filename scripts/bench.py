@@ -3,28 +3,38 @@
     python scripts/bench.py                  # Fig. 1 step: this loop vs a torchvision Dataset + DataLoader loop
     python scripts/bench.py --full           # also time a whole 50,000-step Fig. 1 run (eval every 500 steps)
     python scripts/bench.py --scratch        # also the loop with the hand-written BN layer (bn.impl=scratch)
+    python scripts/bench.py --threads-study  # steps/s of the MLP and a CNN with 1..n threads, idle and busy
 
 Both loops train the same Fig. 1 network (784-100-100-100-10, BN before each sigmoid, batch 60,
 plain SGD) on the same data: MNIST when it is under BN_DATA_DIR (or --root), else Fashion-MNIST,
 which has the same shape. The reference is the usual tutorial loop: a torchvision data set with
 ToTensor + Normalize transforms, a shuffling DataLoader, and loss.item() every step. Each loop is
 timed over the same number of steps after a warm-up; evaluation is not timed.
+
+The threads study needs no data set (28x28 synthetic images): it times the Fig. 1 MLP (batch 60)
+and a CPU-sized CNN (model=cnn, channels 16-16-32-32-64-64, batch 64) with each thread count,
+once on an otherwise idle machine and once while one busy-loop process per core competes for
+the cores, and prints which thread count `threads=auto` picks and how far that is from the best.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from train import auto_threads, available_cores  # noqa: E402  (first: it sets OpenMP's wait policy before torch loads)
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 
 from models import build_model  # noqa: E402
 from training.data import IDX_FOLDERS, BatchOrder, load_dataset  # noqa: E402
@@ -107,6 +117,85 @@ def full_fig1_run(cfg, device) -> dict:
         return {"wall_s": time.perf_counter() - tic, "steps": summary["steps"], "final_test_acc": summary["final_test_acc"]}
 
 
+# The two networks of the threads study, as train.py overrides on 28x28 synthetic images.
+STUDY_MODELS = {
+    "mlp": ["model=mlp", "train.batch_size=60"],
+    "cnn": ["model=cnn", "model.channels=[16,16,32,32,64,64]", "train.batch_size=64"],
+}
+STUDY_DATA = ["dataset=synthetic", "dataset.shape=[1,28,28]", "dataset.train_size=1280", "dataset.test_size=100"]
+
+
+def study_config(model: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose(config_name="train", overrides=["logger=none", *STUDY_DATA, *STUDY_MODELS[model]])
+
+
+def timed_rate(cfg, seconds: float) -> float:
+    """Steps/s of training.loop.train over about `seconds`, after a short warm-up that sizes the run."""
+    data, model, optimizer = build(cfg, torch.device("cpu"))
+    order = BatchOrder(len(data.train_x), cfg.train.batch_size, cfg.seed)
+
+    def rate(steps: int) -> float:
+        settings = LoopSettings(steps=steps, batch_size=cfg.train.batch_size, eval_every=10**9, log_every=25, eval_batch_size=100)
+        return train(model, optimizer, data, order, settings, lambda m: None).steps_per_s
+
+    warm = rate(2)
+    return rate(max(2, int(warm * seconds)))
+
+
+class BusyCores:
+    """One busy-loop process per core while the block runs: another job using every core."""
+
+    def __enter__(self):
+        spin = "import os; parent = os.getppid()\nwhile os.getppid() == parent: pass"  # ends with the benchmark
+        self.processes = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(available_cores())]
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc):
+        for process in self.processes:
+            process.kill()
+            process.wait()
+
+
+def threads_study(seconds: float, rounds: int) -> dict:
+    """steps/s per model x thread count x idle/busy, and what threads=auto picks for each model.
+    Each cell is the best of `rounds` interleaved measurements: other work on a shared machine
+    only ever slows a measurement down, so the best one is the closest to the cell's own speed."""
+    cores = available_cores()
+    counts = sorted({1, 2, cores} & set(range(1, cores + 1)))
+    configs = {model: study_config(model) for model in STUDY_MODELS}
+    print(f"{cores} cores, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')!r}, load average before "
+          f"{os.getloadavg()[0]:.2f}; best of {rounds} x {seconds:.1f} s per cell")
+    table = {}
+    for load in ("idle", "busy"):
+        with BusyCores() if load == "busy" else contextlib.nullcontext():
+            for _ in range(rounds):
+                for model, cfg in configs.items():
+                    for count in counts:
+                        torch.set_num_threads(count)
+                        rate = timed_rate(cfg, seconds)
+                        table[(model, count, load)] = max(rate, table.get((model, count, load), 0.0))
+    print(f"load average after {os.getloadavg()[0]:.2f}")
+    print(f"{'model':6} {'threads':>7} {'idle':>8} {'busy':>8}  (steps/s)")
+    for model in STUDY_MODELS:
+        for count in counts:
+            print(f"{model:6} {count:7d} {table[(model, count, 'idle')]:8.0f} {table[(model, count, 'busy')]:8.0f}")
+    result = {"rows": [{"model": m, "threads": c, "load": l, "steps_per_s": r} for (m, c, l), r in table.items()]}
+    for model in STUDY_MODELS:
+        chosen = auto_threads(configs[model].model, concurrent_jobs=1)
+        verdicts = []
+        for load, allowed in (("idle", 1.2), ("busy", 2.0)):
+            best = max(table[(model, c, load)] for c in counts)
+            slower = best / table[(model, chosen, load)]
+            verdicts.append(f"{load}: best/auto {slower:.2f} ({'ok' if slower <= allowed else 'over'} the {allowed}x limit)")
+            result[f"{model}_{load}_best_over_auto"] = slower
+        result[f"{model}_auto_threads"] = chosen
+        print(f"threads=auto for {model}: {chosen}; " + "; ".join(verdicts))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default=os.environ.get("BN_DATA_DIR", "data"), help="data root (default: BN_DATA_DIR)")
@@ -115,8 +204,14 @@ def main() -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--full", action="store_true", help="also time a whole 50,000-step Fig. 1 run")
     parser.add_argument("--scratch", action="store_true", help="also time this loop with bn.impl=scratch (models/batchnorm.py)")
+    parser.add_argument("--threads-study", action="store_true", help="only the thread-count study (no data set needed)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of each threads-study measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="threads study: measurements per cell (the best counts)")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. bn.impl=scratch")
     args = parser.parse_args()
+    if args.threads_study:
+        print(json.dumps(threads_study(args.seconds, args.rounds)))
+        return
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
     cfg = fig1_config(args.root, args.overrides)

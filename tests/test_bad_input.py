@@ -2,18 +2,26 @@
 setting, and the existing run folder they all point at is left exactly as it was."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
 
-from tests.conftest import run_cli, snapshot
+from tests.conftest import ROOT, run_cli, snapshot
 
 # (command line, text the message must contain). {file} is a regular file, {empty} an empty folder.
 BAD_COMMAND_LINES = [
     (["bn=sideways"], "Could not find 'bn/sideways'"),  # unknown option of a group: Hydra lists the choices
-    (["optimizer=adam"], "optimizer"),  # unknown group
-    (["model.width=5"], "model.width"),  # unknown key
+    (["optimizer=adam"], "error: unknown setting optimizer; closest known: optim"),  # unknown group
+    (["optim.lrr=0.1"], "error: unknown setting optim.lrr; closest known: optim.lr, optim.lr_mult"),
+    (["+optim.lrr=0.1"], "error: unknown setting optim.lrr (in +optim.lrr=0.1); closest known: optim.lr, optim.lr_mult"),
+    (["++optim.lrr=0.1"], "error: unknown setting optim.lrr (in ++optim.lrr=0.1); closest known: optim.lr, optim.lr_mult"),
+    (["+probes.activations.every=5"], "error: unknown setting probes.activations.every (in +probes.activations.every=5)"),
+    (["optim=adam", "optim.betas=[0.9,1.0]"], "error: optim.betas.1 must be < 1, got 1.0"),
     (["train.steps=abc"], "error: train.steps must be a whole number, got 'abc'"),
     (["train.steps=2.5"], "error: train.steps must be a whole number, got 2.5"),
     (["optim.lr=fast"], "error: optim.lr must be a number, got 'fast'"),
@@ -33,7 +41,9 @@ BAD_COMMAND_LINES = [
     (["threads=0"], "error: threads must be >= 1, got 0"),
     (["logger.mode=sometimes"], "error: logger.mode=sometimes is not one of offline, online, disabled"),
     (["dataset.root={file}"], "error: dataset.root={file} is a file, not a folder"),
-    (["dataset=mnist", "dataset.download=false", "dataset.root={empty}"], "error: dataset=mnist: no data in {empty}/MNIST/raw"),
+    (["dataset=mnist", "dataset.download=false", "dataset.root={empty}"],
+     "error: dataset=mnist: train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+     "t10k-labels-idx1-ubyte not found in {empty}/MNIST/raw (dataset.download=false). Download them where"),
     (["study={{name:magic}}"], "error: study.name=magic is not one of"),
     ([], "error: hydra.run.dir={run} already holds a run; pass resume=true"),
     (["resume=true", "optim.lr=0.3"], "error: resume=true with settings that differ from the run in {run}: optim.lr (0.1 -> 0.3)"),
@@ -84,3 +94,44 @@ def test_unwritable_output_folder(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: hydra.run.dir={tmp_path / 'file' / 'run'} cannot be created (Not a directory)"
     )
+
+
+# train.py with torchvision's download addresses pointing where nothing listens: a download that fails.
+OFFLINE_TRAIN = """
+import runpy, sys
+import torchvision.datasets as datasets
+for cls in (datasets.MNIST, datasets.FashionMNIST):
+    cls.mirrors = ["http://127.0.0.1:9/"]
+datasets.CIFAR10.url = "http://127.0.0.1:9/cifar-10-python.tar.gz"
+sys.path.insert(0, {root!r})
+sys.argv = [{train!r}, *sys.argv[1:]]
+runpy.run_path({train!r}, run_name="__main__")
+"""
+
+
+def run_offline(args: list[str], cwd) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "BN_DATA_DIR"}  # the default data root: ./data
+    script = OFFLINE_TRAIN.format(root=str(ROOT), train=str(ROOT / "train.py"))
+    return subprocess.run([sys.executable, "-c", script, *args], cwd=cwd, capture_output=True, text=True, timeout=180, env=env)
+
+
+@pytest.mark.parametrize("root", [None, "elsewhere/x"], ids=["default-root", "new-root"])
+def test_a_run_whose_data_cannot_be_downloaded_leaves_nothing(tmp_path, root):
+    args = ["experiment=fig1_mnist", "threads=1"] + ([f"dataset.root={tmp_path / root}"] if root else [])
+    result = run_offline(args, cwd=tmp_path)  # logger=wandb (offline), the default
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: dataset=mnist: train-images-idx3-ubyte") and "the download failed" in last
+    assert list(tmp_path.iterdir()) == []  # no run folder, no wandb run, no data folder
+
+
+def test_a_sweep_job_whose_data_cannot_be_downloaded_fails_alone(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_offline(
+        ["-m", "dataset=digits,mnist", "logger=none", "threads=1", "train.steps=20", f"hydra.sweep.dir={sweep}"], cwd=tmp_path
+    )
+    assert result.returncode != 0
+    summaries = [json.loads((sweep / str(i) / "summary.json").read_text()) for i in (0, 1)]
+    assert summaries[0]["status"] == "completed"
+    assert summaries[1]["status"] == "failed" and "the download failed" in summaries[1]["error"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]  # no ./data

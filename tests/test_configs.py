@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from tests.conftest import CONFIGS, compose_config
-from training.checks import ConfigError, validate
+from training.checks import ConfigError, unknown_setting_error, validate
+from training.cli_help import HELP_FILE, help_file_text
 
 GROUPS = ("dataset", "model", "bn", "init", "optim", "logger", "experiment")
 OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONFIGS / group).glob("*.yaml"))]
@@ -81,6 +82,11 @@ BAD_VALUES = [
     (["logger.mode=sometimes"], "logger.mode=sometimes is not one of"),
     (["seed=-3"], "seed must be >= 0"),
     (["dataset.train_size=10"], "train.batch_size=60 exceeds dataset.train_size=10"),
+    (["dataset.standardize=maybe"], "dataset.standardize must be true or false, got 'maybe'"),
+    (["optim=adam", "optim.eps=0"], "optim.eps must be > 0, got 0"),
+    (["optim=adam", "optim.betas=[0.9]"], "optim.betas must be a list of two numbers"),
+    (["optim=adam", "optim.betas=[-0.1,0.999]"], "optim.betas.0 must be >= 0, got -0.1"),
+    (["optim=adam", "optim.weight_decay=-1"], "optim.weight_decay must be >= 0"),
 ]
 
 
@@ -112,3 +118,79 @@ def test_data_root_that_is_a_file(tmp_path):
 def test_cuda_requested_without_a_gpu():
     with pytest.raises(ConfigError, match="device=cuda"):
         validate(compose_config(["device=cuda"]))
+
+
+UNKNOWN_SETTINGS = [
+    (["optim.lrr=0.1"], "unknown setting optim.lrr; closest known: optim.lr, optim.lr_mult"),
+    (["+optim.lrr=0.1"], "unknown setting optim.lrr (in +optim.lrr=0.1); closest known: optim.lr, optim.lr_mult"),
+    (["++optim.lrr=0.1"], "unknown setting optim.lrr (in ++optim.lrr=0.1); closest known: optim.lr, optim.lr_mult"),
+    (["~optim.lrr"], "unknown setting optim.lrr (in ~optim.lrr)"),
+    (["seed=0,1", "+train.stepz=5"], "unknown setting train.stepz (in +train.stepz=5); closest known: train.steps"),
+    (["model=cnn", "+model.hidden=[5]"], "unknown setting model.hidden (in +model.hidden=[5])"),  # an MLP key, not the CNN's
+    (["optim=sgd", "++optim.betas=[0.9,0.99]"], "unknown setting optim.betas"),  # Adam's key, not SGD's
+    (["model.width=5"], "unknown setting model.width; closest known: "),
+    (["optimizer=adam"], "unknown setting optimizer; closest known: optim"),
+    (["+probes.activations.every=5"], "unknown setting probes.activations.every"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", UNKNOWN_SETTINGS, ids=[" ".join(o) for o, _ in UNKNOWN_SETTINGS])
+def test_unknown_settings_are_named_with_the_closest_known_keys(overrides, message):
+    found = unknown_setting_error(overrides, CONFIGS)
+    assert found is not None and found.startswith(message) and "\n" not in found
+
+
+KNOWN_SETTINGS = [
+    [], ["seed=1", "train.steps=5"], ["++optim.lr=0.3"], ["model.hidden.0=5"], ["bn=none,before", "seed=0,1"],
+    ["optim=adam", "optim.betas=[0.8,0.9]"], ["model=mlp,cnn", "+model.channels=[2,2]"], ["hydra.run.dir=x"],
+    ["experiment=insert_pretrained", "study.finetune_steps=3"], ["dataset.standardize=false"],
+    ["bn=sideways"],  # an unknown option of a group is Hydra's to report, with its list of choices
+]
+
+
+@pytest.mark.parametrize("overrides", KNOWN_SETTINGS, ids=[" ".join(o) or "none" for o in KNOWN_SETTINGS])
+def test_known_settings_pass(overrides):
+    assert unknown_setting_error(overrides, CONFIGS) is None
+
+
+def test_committed_help_is_generated_from_the_configs():
+    assert HELP_FILE.read_text() == help_file_text(), "regenerate it: python -m training.cli_help"
+
+
+def test_help_lists_every_option_with_its_description():
+    from omegaconf import OmegaConf
+
+    template = OmegaConf.load(HELP_FILE).template
+    for group in ("dataset", "model", "bn", "init", "optim", "logger", "experiment"):
+        assert f"\n{group}:\n" in template
+        for option in sorted((CONFIGS / group).glob("*.yaml")):
+            assert f"\n  {option.stem}" in template, (group, option.stem)
+    assert "adam  " in template and "Adam with its usual settings" in template
+    assert "sgd *" in template and "digits *" in template  # defaults are marked
+    for launcher in ("basic *", "local  ", "slurm  "):
+        assert launcher in template
+    assert "train.steps=2000" in template and "threads=auto" in template
+
+
+def test_help_command_prints_the_generated_help(tmp_path):
+    from tests.conftest import run_cli
+
+    result = run_cli(["--help"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "== Groups: group=option (* the default) ==" in result.stdout and "sgd *" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_adam_on_raw_pixels_is_one_command_line_and_learns(tmp_path):
+    from train import run
+    from training.optim import build_optimizer
+
+    cfg = compose_config(["logger=none", "optim=adam", "optim.lr_mult=2", "dataset.standardize=false", "train.steps=150",
+                          "train.eval_every=150"])
+    optimizer = build_optimizer(torch.nn.Linear(2, 2).parameters(), cfg.optim)
+    assert isinstance(optimizer, torch.optim.Adam)
+    group = optimizer.param_groups[0]
+    assert group["lr"] == pytest.approx(2e-3) and group["betas"] == (0.9, 0.999) and group["eps"] == 1e-8
+    assert group["weight_decay"] == 0
+    summary = run(cfg, tmp_path)
+    assert summary["status"] == "completed" and summary["final_test_acc"] > 0.8  # chance is 0.1

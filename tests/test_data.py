@@ -1,8 +1,14 @@
 """Data sets load into normalized in-memory tensors; missing data gives one clear error."""
 from __future__ import annotations
 
+import gzip
+import hashlib
+import http.server
 import pickle
 import struct
+import tempfile
+import threading
+from pathlib import Path
 from urllib.error import URLError
 
 import numpy as np
@@ -10,12 +16,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from training.data import BatchOrder, DataNotFoundError, load_dataset, missing_data_error
+from training.data import IDX_FILES, BatchOrder, DataNotFoundError, fetch_missing_data, load_dataset, missing_data_error
 
 
 def dataset_cfg(name: str, root, download: bool = False, **extra):
     return OmegaConf.create(
-        {"name": name, "root": str(root), "download": download, "classes": 10, "train_size": None, "test_size": None, **extra}
+        {"name": name, "root": str(root), "download": download, "standardize": True, "classes": 10, "train_size": None,
+         "test_size": None, **extra}
     )
 
 
@@ -122,6 +129,116 @@ def test_failed_download_is_one_clear_error(tmp_path, monkeypatch):
         load_dataset(dataset_cfg("mnist", tmp_path, download=True))
     message = str(caught.value)
     assert "download failed" in message and str(tmp_path / "MNIST" / "raw") in message
+
+
+@pytest.fixture
+def private_tempdir(tmp_path, monkeypatch):
+    """tempfile's folder for this test alone, to see that a download leaves nothing there."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.fixture
+def idx_mirror(tmp_path, monkeypatch):
+    """torchvision's MNIST mirrors replaced by a local HTTP server holding small gzipped IDX files
+    (and their real checksums), so that the real download code runs without the network."""
+    import torchvision.datasets as tv
+
+    source = tmp_path / "source"
+    write_small_idx_set(source, "MNIST", n_train=30, n_test=10, seed=1)
+    served = tmp_path / "served"
+    served.mkdir()
+    resources = []
+    for name in IDX_FILES:
+        packed = gzip.compress((source / "MNIST" / "raw" / name).read_bytes())
+        (served / f"{name}.gz").write_bytes(packed)
+        resources.append((f"{name}.gz", hashlib.md5(packed).hexdigest()))
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(served), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(tv.MNIST, "mirrors", [f"http://127.0.0.1:{server.server_address[1]}/"])
+    monkeypatch.setattr(tv.MNIST, "resources", resources)
+    yield source / "MNIST" / "raw"
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_goes_through_a_temporary_folder_into_a_new_root(tmp_path, idx_mirror, private_tempdir):
+    root = tmp_path / "new" / "data"  # neither folder exists yet
+    data = load_dataset(dataset_cfg("mnist", root, download=True, standardize=False))
+    assert sorted(p.name for p in (root / "MNIST" / "raw").iterdir()) == sorted(IDX_FILES)  # no .gz, no .part
+    for name in IDX_FILES:
+        assert (root / "MNIST" / "raw" / name).read_bytes() == (idx_mirror / name).read_bytes()
+    raw = np.frombuffer((idx_mirror / "train-images-idx3-ubyte").read_bytes()[16:], dtype=np.uint8)
+    assert torch.equal(data.train_x.flatten(), torch.from_numpy(raw.astype(np.float32) / 255))
+    assert data.train_y.tolist() == [i % 10 for i in range(30)]
+    assert list(private_tempdir.iterdir()) == []
+
+
+def test_download_fills_in_only_the_missing_files(tmp_path, idx_mirror):
+    raw = tmp_path / "root" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "t10k-labels-idx1-ubyte").write_bytes((idx_mirror / "t10k-labels-idx1-ubyte").read_bytes())
+    kept = (raw / "t10k-labels-idx1-ubyte").stat().st_mtime_ns
+    fetch_missing_data(dataset_cfg("mnist", tmp_path / "root", download=True))
+    assert sorted(p.name for p in raw.iterdir()) == sorted(IDX_FILES)
+    assert (raw / "t10k-labels-idx1-ubyte").stat().st_mtime_ns == kept
+
+
+def test_failed_download_leaves_nothing_behind(tmp_path, monkeypatch, private_tempdir):
+    import torchvision.datasets as tv
+
+    monkeypatch.setattr(tv.MNIST, "mirrors", ["http://127.0.0.1:9/"])  # nothing listens there
+    root = tmp_path / "missing" / "data"
+    with pytest.raises(DataNotFoundError) as caught:
+        fetch_missing_data(dataset_cfg("mnist", root, download=True))
+    assert "the download failed" in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "missing").exists()
+    assert list(private_tempdir.iterdir()) == []
+
+
+def test_data_root_that_cannot_be_created_is_refused_before_a_download(tmp_path, monkeypatch):
+    import torchvision.datasets as tv
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("downloaded although the root cannot be created")
+
+    monkeypatch.setattr(tv.MNIST, "download", must_not_run)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataNotFoundError, match=r"dataset.root=.*/file/data cannot be created \(Not a directory\)"):
+        fetch_missing_data(dataset_cfg("mnist", tmp_path / "file" / "data", download=True))
+
+
+def test_missing_data_message_says_what_to_do(tmp_path):
+    message = str(missing_data_error(dataset_cfg("fashion_mnist", tmp_path)))
+    assert str(tmp_path / "FashionMNIST" / "raw") in message and "../shared" not in message
+    for expected in [*IDX_FILES, "dataset.download=true", "dataset.root", "BN_DATA_DIR", "dataset=digits", "dataset=synthetic"]:
+        assert expected in message, expected
+
+
+def test_raw_pixels_are_in_zero_one_without_standardizing(tmp_path):
+    digits = load_dataset(dataset_cfg("digits", "unused", standardize=False))
+    assert digits.train_x.min() == 0 and digits.train_x.max() == 1  # 0..16 ink counts / 16
+    write_small_idx_set(tmp_path, "MNIST")
+    mnist = load_dataset(dataset_cfg("mnist", tmp_path, standardize=False))
+    assert 0 <= mnist.train_x.min() and mnist.train_x.max() <= 1 and mnist.train_x.max() > 0.99
+    write_small_cifar(tmp_path, per_batch=4)
+    cifar = load_dataset(dataset_cfg("cifar10", tmp_path, standardize=False))
+    assert 0 <= cifar.test_x.min() and cifar.test_x.max() <= 1
+    synthetic = dict(train_size=64, test_size=16, shape=[1, 4, 4], noise=0.5, generator_seed=0)
+    raw = load_dataset(dataset_cfg("synthetic", "unused", standardize=False, **synthetic))
+    standardized = load_dataset(dataset_cfg("synthetic", "unused", **synthetic))
+    assert raw.train_x.min() < 0  # as generated: prototypes plus Gaussian noise
+    assert torch.allclose((raw.train_x - raw.train_x.mean()) / raw.train_x.std(), standardized.train_x, atol=1e-5)
 
 
 def test_fashion_mnist_subset_from_the_shared_folder(fashion_root):

@@ -2,12 +2,19 @@
 
 `validate(cfg)` raises ConfigError with a one-line message that names the setting. The Hydra
 callback `CheckBeforeRun` runs it before Hydra creates the run folder (and, for a sweep of the
-basic sweeper, on every job of the sweep before the first starts), prints the message and exits
-with status 2. Unknown options and config groups are Hydra's own errors, with its list of choices.
+basic sweeper, on every job of the sweep before the first starts), fetches missing data for a
+single run, prints the message and exits with status 2. `refuse_unknown_settings` runs even
+earlier, from train.py's command line before Hydra parses it: a key the config does not have is
+refused with the closest known keys. An unknown option of a group is Hydra's own error, with its
+list of choices.
 """
 from __future__ import annotations
 
+import contextlib
+import difflib
+import io
 import sys
+from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
 
@@ -15,7 +22,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from models.layers import ACTIVATIONS, BN_IMPLS, BN_LAYERS, PLACEMENTS
-from training.data import missing_data_error
+from training.data import DataNotFoundError, cannot_create_reason, fetch_missing_data, missing_data_error
+from training.optim import OPTIMIZERS
 from training.record import METRICS_FILE, SUMMARY_FILE, flatten
 from training.studies import STUDY_NAMES
 from training.tracker import WANDB_MODES
@@ -98,14 +106,24 @@ def _check_init(cfg: DictConfig) -> None:
 
 
 def _check_optim(cfg: DictConfig) -> None:
+    _choice(cfg, "optim.name", OPTIMIZERS)
     _number(cfg, "optim.lr", low=0, low_open=True)
     _number(cfg, "optim.lr_mult", low=0, low_open=True)
-    _number(cfg, "optim.momentum", low=0, high=1, high_open=True)
     _number(cfg, "optim.weight_decay", low=0)
+    if cfg.optim.name == "sgd":
+        _number(cfg, "optim.momentum", low=0, high=1, high_open=True)
+    elif cfg.optim.name == "adam":
+        betas = _value(cfg, "optim.betas")
+        if not (OmegaConf.is_list(betas) and len(betas) == 2):
+            raise ConfigError(f"optim.betas must be a list of two numbers, got {betas!r}")
+        for i in range(2):
+            _number(cfg, f"optim.betas.{i}", low=0, high=1, high_open=True)
+        _number(cfg, "optim.eps", low=0, low_open=True)
 
 
 def _check_dataset(cfg: DictConfig) -> None:
     _boolean(cfg, "dataset.download")
+    _boolean(cfg, "dataset.standardize")
     for key in ("dataset.train_size", "dataset.test_size"):
         if OmegaConf.select(cfg, key) is not None:
             _integer(cfg, key, low=1)
@@ -176,7 +194,8 @@ def _positive_int_list(cfg, key) -> None:
 
 
 def check_run_folder(run_dir: Path, resume: bool) -> None:
-    """A new run must not write into a folder that already holds a run's record."""
+    """A new run must not write into a folder that already holds a run's record, and the folder
+    must be one that can be created (checked without creating it: Hydra does that once the run starts)."""
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"hydra.run.dir={run_dir} is a file, not a folder")
     holds_run = any((run_dir / name).exists() for name in (METRICS_FILE, SUMMARY_FILE))
@@ -184,10 +203,9 @@ def check_run_folder(run_dir: Path, resume: bool) -> None:
         raise ConfigError(
             f"hydra.run.dir={run_dir} already holds a run; pass resume=true to continue it, or choose another folder"
         )
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"hydra.run.dir={run_dir} cannot be created ({error.strerror})") from None
+    reason = cannot_create_reason(run_dir)
+    if reason:
+        raise ConfigError(f"hydra.run.dir={run_dir} cannot be created ({reason})")
 
 
 # Settings a resumed run may change: they do not change what the run computes (train.steps
@@ -235,6 +253,9 @@ class CheckBeforeRun(Callback):
             if config.resume:
                 check_resume_matches(run_dir, config)
             check_run_folder(run_dir, bool(config.resume) or bool(config.skip_complete))
+            fetch_missing_data(config.dataset)  # last: a run that cannot start must not cost a download
+        except DataNotFoundError as error:
+            _fail(ConfigError(str(error)))
         except ConfigError as error:
             _fail(error)
         except Exception as error:  # a setting the checks could not even read
@@ -283,3 +304,128 @@ def _swept(config: DictConfig, job_overrides: list[str]) -> list[str]:
     """The overrides of one job that differ between jobs (the swept ones)."""
     fixed = set(config.hydra.overrides.task)
     return [o for o in job_overrides if o not in fixed] or job_overrides
+
+
+# --- unknown settings: every key on the command line must be one the config has -----------------
+
+def unknown_setting_error(overrides: list[str], config_dir: Path, config_name: str = "train") -> str | None:
+    """The one-line error for the first command-line override whose key the config does not have,
+    with the closest keys it does have; None when every key is known (or an override is malformed,
+    which Hydra reports itself).
+
+    Hydra refuses a plain unknown key (optim.lrr=0.1) but suggests +optim.lrr=0.1, which then adds
+    a key that nothing reads, and ++optim.lrr=0.1 does so silently. Here a key is known when the
+    config composed from the same group choices, without any key override, has it. That
+    composition costs a few tenths of a second, so it is skipped when every key is a plain
+    override of a key that some config file sets (the usual command line)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:
+        return None
+    group_overrides = [o for o in parsed if _is_group(o, config_dir)]
+    keyed = [o for o in parsed if o not in group_overrides and o.key_or_group.split(".")[0] != "hydra"]
+    declared = declared_keys(config_dir, config_name)
+    if all(declared.has(o.key_or_group) and not (o.is_add() or o.is_force_add()) for o in keyed):
+        return None
+    composed = composed_keys(config_dir, config_name, group_overrides)
+    if composed is None:  # a group choice Hydra cannot compose: its own error names it
+        return None
+    for override in keyed:
+        if not composed.has(override.key_or_group):
+            key = override.key_or_group
+            typed = override.input_line or key
+            where = "" if typed.startswith(key) else f" (in {typed})"
+            closest = difflib.get_close_matches(key, sorted(composed.paths), n=3, cutoff=0.6)
+            hint = f"closest known: {', '.join(closest)}" if closest else "python train.py --help lists the settings"
+            return f"unknown setting {key}{where}; {hint}"
+    return None
+
+
+def refuse_unknown_settings(argv: list[str], config_dir: Path, config_name: str = "train") -> None:
+    """Check the overrides of a train.py command line before Hydra sees them; exit 2 with one line
+    for an unknown key. Command lines for Hydra's own information (--help, --info, ...) pass."""
+    from hydra._internal.utils import get_args_parser
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            args = get_args_parser().parse_args(argv)
+    except SystemExit:  # --version, or a malformed command line: Hydra answers it itself
+        return
+    if args.help or args.hydra_help or args.info or args.shell_completion or args.config_name or args.config_dir:
+        return
+    message = unknown_setting_error(list(args.overrides), config_dir, config_name)
+    if message:
+        _fail(ConfigError(message))
+
+
+@dataclass
+class KnownKeys:
+    """Dotted paths of a config: every node and leaf (`paths`) and the list-valued ones (`lists`,
+    whose items are set as `key.0`)."""
+
+    paths: set = field(default_factory=set)
+    lists: set = field(default_factory=set)
+
+    def add(self, node, prefix: str = "") -> None:
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            self.paths.add(path)
+            if isinstance(value, dict):
+                self.add(value, f"{path}.")
+            elif isinstance(value, list):
+                self.lists.add(path)
+
+    def has(self, key: str) -> bool:
+        parts = key.split(".")
+        return key in self.paths or any(".".join(parts[:n]) in self.lists for n in range(1, len(parts)))
+
+
+def declared_keys(config_dir: Path, config_name: str) -> KnownKeys:
+    """Keys that some config file sets: the main file's, and each group option's under its group
+    (experiments, `@package _global_`, at the top). Files with another package are left out."""
+    import yaml
+
+    known = KnownKeys()
+    for path in sorted(config_dir.rglob("*.yaml")):
+        group = path.parent.relative_to(config_dir).as_posix()
+        if group.split("/")[0] == "hydra" or (group == "." and path.stem != config_name):
+            continue
+        text = path.read_text()
+        package = next((line.split("@package", 1)[1].strip() for line in text.splitlines() if "@package" in line), None)
+        if package not in (None, "_global_"):
+            continue
+        loaded = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        content = {k: v for k, v in loaded.items() if k not in ("defaults", "hydra")}
+        prefix = "" if group == "." or package == "_global_" else group.replace("/", ".") + "."
+        if prefix:
+            known.paths.add(prefix[:-1])
+        known.add(content, prefix)
+    return known
+
+
+def composed_keys(config_dir: Path, config_name: str, group_overrides: list) -> KnownKeys | None:
+    """Keys of the config composed with these group choices (each choice of a swept group in turn)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    fixed = [o.input_line for o in group_overrides if not o.is_sweep_override()]
+    swept = [o for o in group_overrides if o.is_sweep_override()]
+    known = KnownKeys()
+    try:
+        variants = [fixed] + [[*fixed, f"{o.get_key_element()}={value}"] for o in swept for value in o.sweep_string_iterator()]
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):
+            for variant in variants[1:] or variants:
+                known.add(OmegaConf.to_container(compose(config_name=config_name, overrides=variant)))
+    except Exception:
+        return None
+    finally:
+        GlobalHydra.instance().clear()  # Hydra's main initializes its own
+    return known
+
+
+def _is_group(override, config_dir: Path) -> bool:
+    name = override.key_or_group
+    return name.startswith("hydra/") or (config_dir / name).is_dir()

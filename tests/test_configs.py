@@ -126,8 +126,12 @@ UNKNOWN_SETTINGS = [
     (["++optim.lrr=0.1"], "unknown setting optim.lrr (in ++optim.lrr=0.1); closest known: optim.lr, optim.lr_mult"),
     (["~optim.lrr"], "unknown setting optim.lrr (in ~optim.lrr)"),
     (["seed=0,1", "+train.stepz=5"], "unknown setting train.stepz (in +train.stepz=5); closest known: train.steps"),
-    (["model=cnn", "+model.hidden=[5]"], "unknown setting model.hidden (in +model.hidden=[5])"),  # an MLP key, not the CNN's
-    (["optim=sgd", "++optim.betas=[0.9,0.99]"], "unknown setting optim.betas"),  # Adam's key, not SGD's
+    (["model=cnn", "+model.hidden=[5]"], "unknown setting model.hidden (in +model.hidden=[5]) with these choices; "
+                                         "it is a setting of model=mlp"),  # an MLP key, not the CNN's
+    (["model=cnn", "model.hidden=[5]"], "unknown setting model.hidden with these choices; it is a setting of model=mlp"),
+    (["optim=sgd", "++optim.betas=[0.9,0.99]"], "unknown setting optim.betas (in ++optim.betas=[0.9,0.99]) with these "
+                                                "choices; it is a setting of optim=adam"),
+    (["dataset.noise=2"], "unknown setting dataset.noise with these choices; it is a setting of dataset=synthetic"),
     (["model.width=5"], "unknown setting model.width; closest known: "),
     (["optimizer=adam"], "unknown setting optimizer; closest known: optim"),
     (["+probes.activations.every=5"], "unknown setting probes.activations.every"),
@@ -143,7 +147,7 @@ def test_unknown_settings_are_named_with_the_closest_known_keys(overrides, messa
 KNOWN_SETTINGS = [
     [], ["seed=1", "train.steps=5"], ["++optim.lr=0.3"], ["model.hidden.0=5"], ["bn=none,before", "seed=0,1"],
     ["optim=adam", "optim.betas=[0.8,0.9]"], ["model=mlp,cnn", "+model.channels=[2,2]"], ["hydra.run.dir=x"],
-    ["experiment=insert_pretrained", "study.finetune_steps=3"], ["dataset.standardize=false"],
+    ["dataset=synthetic", "dataset.noise=2"], ["dataset.standardize=false"], ["optim=adam", "optim.eps=1e-6"],
     ["bn=sideways"],  # an unknown option of a group is Hydra's to report, with its list of choices
 ]
 

@@ -317,7 +317,8 @@ def unknown_setting_error(overrides: list[str], config_dir: Path, config_name: s
     a key that nothing reads, and ++optim.lrr=0.1 does so silently. Here a key is known when the
     config composed from the same group choices, without any key override, has it. That
     composition costs a few tenths of a second, so it is skipped when every key is a plain
-    override of a key that some config file sets (the usual command line)."""
+    override of a key that every config has (the main file's, or one every option of its group
+    sets: the usual command line)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     try:
@@ -327,19 +328,23 @@ def unknown_setting_error(overrides: list[str], config_dir: Path, config_name: s
     group_overrides = [o for o in parsed if _is_group(o, config_dir)]
     keyed = [o for o in parsed if o not in group_overrides and o.key_or_group.split(".")[0] != "hydra"]
     declared = declared_keys(config_dir, config_name)
-    if all(declared.has(o.key_or_group) and not (o.is_add() or o.is_force_add()) for o in keyed):
+    if all(declared.certain.has(o.key_or_group) and not (o.is_add() or o.is_force_add()) for o in keyed):
         return None
     composed = composed_keys(config_dir, config_name, group_overrides)
     if composed is None:  # a group choice Hydra cannot compose: its own error names it
         return None
     for override in keyed:
-        if not composed.has(override.key_or_group):
-            key = override.key_or_group
-            typed = override.input_line or key
-            where = "" if typed.startswith(key) else f" (in {typed})"
-            closest = difflib.get_close_matches(key, sorted(composed.paths), n=3, cutoff=0.6)
-            hint = f"closest known: {', '.join(closest)}" if closest else "python train.py --help lists the settings"
-            return f"unknown setting {key}{where}; {hint}"
+        key = override.key_or_group
+        if composed.has(key):
+            continue
+        typed = override.input_line or key
+        where = "" if typed.startswith(key) else f" (in {typed})"
+        if key in declared.sources:
+            owners = sorted(declared.sources[key], key=lambda owner: owner.startswith("experiment="))[:3]
+            return f"unknown setting {key}{where} with these choices; it is a setting of {', '.join(owners)}"
+        closest = difflib.get_close_matches(key, sorted(composed.paths), n=3, cutoff=0.6)
+        hint = f"closest known: {', '.join(closest)}" if closest else "python train.py --help lists the settings"
+        return f"unknown setting {key}{where}; {hint}"
     return None
 
 
@@ -382,27 +387,48 @@ class KnownKeys:
         return key in self.paths or any(".".join(parts[:n]) in self.lists for n in range(1, len(parts)))
 
 
-def declared_keys(config_dir: Path, config_name: str) -> KnownKeys:
-    """Keys that some config file sets: the main file's, and each group option's under its group
-    (experiments, `@package _global_`, at the top). Files with another package are left out."""
+@dataclass
+class DeclaredKeys:
+    """What the config files say without composing them: `certain` holds the keys every config
+    has (the main file's, and those that every option of a group sets); `sources` names, for each
+    key an option file sets, the options that set it (e.g. model.hidden: ["model=mlp"])."""
+
+    certain: KnownKeys
+    sources: dict
+
+
+def declared_keys(config_dir: Path, config_name: str) -> DeclaredKeys:
+    """Read the main config and every option file (experiments, `@package _global_`, at the top
+    level; files with another package directive are left out)."""
     import yaml
 
-    known = KnownKeys()
-    for path in sorted(config_dir.rglob("*.yaml")):
-        group = path.parent.relative_to(config_dir).as_posix()
-        if group.split("/")[0] == "hydra" or (group == "." and path.stem != config_name):
-            continue
+    def load(path: Path) -> tuple[str | None, dict]:
         text = path.read_text()
         package = next((line.split("@package", 1)[1].strip() for line in text.splitlines() if "@package" in line), None)
-        if package not in (None, "_global_"):
-            continue
         loaded = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
-        content = {k: v for k, v in loaded.items() if k not in ("defaults", "hydra")}
-        prefix = "" if group == "." or package == "_global_" else group.replace("/", ".") + "."
-        if prefix:
-            known.paths.add(prefix[:-1])
-        known.add(content, prefix)
-    return known
+        return package, {k: v for k, v in loaded.items() if k not in ("defaults", "hydra")}
+
+    certain, sources = KnownKeys(), {}
+    certain.add(load(config_dir / f"{config_name}.yaml")[1])
+    for folder in sorted(p for p in config_dir.rglob("*") if p.is_dir()):
+        group = folder.relative_to(config_dir).as_posix()
+        if group.split("/")[0] == "hydra":
+            continue
+        per_option = []
+        for path in sorted(folder.glob("*.yaml")):
+            package, content = load(path)
+            if package not in (None, "_global_"):
+                continue
+            keys = KnownKeys()
+            keys.add({group.replace("/", "."): content} if package is None else content)
+            for key in keys.paths:
+                sources.setdefault(key, []).append(f"{group}={path.stem}")
+            if package is None:
+                per_option.append(keys)
+        if per_option:
+            certain.paths |= set.intersection(*(keys.paths for keys in per_option))
+            certain.lists |= set.intersection(*(keys.lists for keys in per_option))
+    return DeclaredKeys(certain, sources)
 
 
 def composed_keys(config_dir: Path, config_name: str, group_overrides: list) -> KnownKeys | None:

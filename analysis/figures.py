@@ -65,10 +65,10 @@ def figures_fig1(runs, folder, claim) -> list[Path]:
     if claim == "C1":
         if fig1_curves(runs):
             out.append(plots.convergence(fig1_curves(runs), Path(folder) / "c1_convergence.png",
-                                         "Fig. 1a: test accuracy at the Fig. 1 learning rate (95% band over seeds)"))
+                                         "Fig. 1a: test accuracy at lr x1 (mean, 95% band)"))
         tuned = {**lr_mult_curves(runs, "none"), **lr_mult_curves(runs, "before")}
         if len(tuned) > 2:
-            out.append(plots.convergence(tuned, Path(folder) / "c1_lr_grid.png", "Each arm over its learning-rate grid"))
+            out.append(plots.convergence(tuned, Path(folder) / "c1_lr_grid.png", "Each arm at every lr multiplier of its grid"))
     elif percentile_panels(runs):
         out.append(plots.percentile_bands(percentile_panels(runs), Path(folder) / "c2_percentiles.png",
                                           "Fig. 1b,c: input to one sigmoid of the last hidden layer"))

@@ -4,6 +4,7 @@ same bytes. Inputs are plain numbers (analysis.stats gives them); analysis/figur
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -102,9 +103,10 @@ def steps_by_lr_mult(arms: dict[str, dict[float, int | None]], path, target_labe
     ax.set_xticks(range(len(mults)), [f"x{m:g}" for m in mults])
     ax.set_xlabel("learning-rate multiplier")
     ax.set_ylabel("steps to reach the target")
+    ax.set_ylim(0, top * 1.25)  # room for the "never" labels and the legend
     ax.set_title(target_label)
     ax.grid(alpha=0.3, axis="y")
-    ax.legend()
+    ax.legend(loc="upper center", ncol=len(arms))
     return _save(fig, path)
 
 
@@ -122,7 +124,7 @@ def point_chart(groups: dict[str, dict[str, Estimate]], path, ylabel: str, title
         ax.errorbar(xs, [series[c].mean for c in cats], yerr=errors, fmt="o", color=color, capsize=4, label=label)
     if reference is not None:
         ax.axhline(reference, color="grey", linestyle=":", label=reference_label or None)
-    ax.set_xticks(range(len(categories)), categories)
+    ax.set_xticks(range(len(categories)), [textwrap.fill(c, 16) for c in categories])
     ax.set_xlim(-0.6, len(categories) - 0.4)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

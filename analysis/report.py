@@ -54,7 +54,8 @@ def read_log(folder: Path) -> tuple[dict[str, dict], list[str]]:
     return entries, problems
 
 
-def evaluate(folder: Path, progress=lambda line: None) -> list[ClaimResult]:
+def evaluate(folder: Path, figures: Path | None = None, progress=lambda line: None) -> list[ClaimResult]:
+    """Every claim's verdict from the runs under `folder`; its figures go into `figures` (None: no figures)."""
     runs_by_experiment: dict[str, list[Run]] = {}
     results = []
     for claim in CLAIMS:
@@ -67,9 +68,9 @@ def evaluate(folder: Path, progress=lambda line: None) -> list[ClaimResult]:
             progress(f"{claim.id}: {NOT_RUN} (no runs in {claim.experiment}/)")
             continue
         verdict = VERDICTS[claim.id](runs)
-        figures = FIGURES[claim.id](runs, folder / FIGURES_DIR)
-        results.append(ClaimResult(claim, verdict, runs, figures))
-        progress(f"{claim.id}: {verdict.verdict} ({len(runs)} runs, {len(figures)} figures)")
+        paths = FIGURES[claim.id](runs, figures) if figures is not None else []
+        results.append(ClaimResult(claim, verdict, runs, paths))
+        progress(f"{claim.id}: {verdict.verdict} ({len(runs)} runs, {len(paths)} figures)")
     return results
 
 
@@ -227,7 +228,7 @@ def write_report(folder: str | Path, progress=lambda line: None) -> Path:
     if figures.is_dir():  # figures of claims that lost their runs must not linger
         for old in figures.glob("*.png"):
             old.unlink()
-    results = evaluate(folder, progress)
+    results = evaluate(folder, figures, progress)
     path = folder / REPORT_FILE
     path.write_text(render(results, folder))
     return path

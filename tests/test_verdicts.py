@@ -5,14 +5,8 @@ import pytest
 
 from analysis.tables import load_all
 from analysis.verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, VERDICTS
-from runfactory import saturating, write_run
-
-SEEDS = (0, 1, 2)
-
-
-def step_curve(low: float, high: float, at: int, jitter: float = 0.0):
-    """low before `at`, high from `at` on (plus a seed's jitter)."""
-    return lambda step: (high if step >= at else low) + jitter
+from runfactory import (SEEDS, bn_math_result, dropout_runs, fig1_runs, insert_result, lr_runs, placement_runs,
+                        poor_init_runs, saturation_runs, scale_runs, step_curve, time_stats_result, write_run)
 
 
 def verdict_of(claim, root):
@@ -20,18 +14,6 @@ def verdict_of(claim, root):
 
 
 # --- C1, C2 -------------------------------------------------------------------------------------
-
-
-def fig1_runs(root, bn_final=0.97, base_final=0.90, seeds=SEEDS, drift_bn=0.0, drift_base=2.0):
-    for seed in seeds:
-        j = 0.002 * seed
-        for placement, final, speed, drift in (("before", bn_final, 0.02, drift_bn), ("none", base_final, 0.004, drift_base)):
-            for mult in (1.0, 5.0):
-                def extra(step, drift=drift, j=j):
-                    shift = drift * step / 1000 + j
-                    return {f"act/fc3/u{k}/p{q}": shift + offset for k in (0, 7) for q, offset in ((15, -1.0), (50, 0.0), (85, 1.0))}
-                acc = saturating(final - (0.01 if mult == 5 else 0.0), speed, offset=j)
-                write_run(root / f"{placement}_{mult}_{seed}", seed=seed, bn=placement, lr_mult=mult, acc=acc, extra=extra)
 
 
 def test_c1_holds_when_bn_is_above_throughout_with_intervals_apart(tmp_path):
@@ -87,21 +69,6 @@ def test_c2_without_probes_is_inconclusive(tmp_path):
 # --- C3 -------------------------------------------------------------------------------------------
 
 
-def lr_runs(root, bn_x30_diverges=False, base_x30_fine=False):
-    for seed in SEEDS:
-        j = 0.001 * seed
-        arms = {("none", 1): step_curve(0.5, 0.9, 1000, j), ("none", 5): step_curve(0.5, 0.91, 500, j),
-                ("before", 1): step_curve(0.5, 0.95, 400, j), ("before", 5): step_curve(0.5, 0.95, 100, j),
-                ("before", 30): step_curve(0.5, 0.93, 200, j)}
-        for (placement, mult), acc in arms.items():
-            diverge = 300 if (placement, mult) == ("before", 30) and bn_x30_diverges else None
-            write_run(root / f"{placement}{mult}_{seed}", seed=seed, bn=placement, lr_mult=mult, acc=acc, diverged_at=diverge)
-        if base_x30_fine:
-            write_run(root / f"none30_{seed}", seed=seed, bn="none", lr_mult=30, acc=step_curve(0.5, 0.92, 300, j))
-        else:
-            write_run(root / f"none30_{seed}", seed=seed, bn="none", lr_mult=30, diverged_at=200)
-
-
 def test_c3_holds_and_reports_the_step_ratio(tmp_path):
     lr_runs(tmp_path)
     v = verdict_of("C3", tmp_path)
@@ -127,16 +94,6 @@ def test_c3_does_not_hold_when_no_bn_x30_trains_fine(tmp_path):
 # --- C4 -------------------------------------------------------------------------------------------
 
 
-def poor_init_runs(root, base_final=0.1, shrink=100.0):
-    for seed in SEEDS:
-        j = 0.001 * seed
-        stds = {f"act/conv{k}/std": 0.5 / shrink ** (k - 1) for k in range(1, 7)}
-        write_run(root / f"none{seed}", seed=seed, bn="none", acc=step_curve(0.1, base_final, 100, j),
-                  extra=lambda step: stds if step == 0 else {})
-        write_run(root / f"all{seed}", seed=seed, bn="before", layers="all", acc=step_curve(0.1, 0.8, 100, j))
-        write_run(root / f"last{seed}", seed=seed, bn="before", layers="last", acc=step_curve(0.1, 0.6, 100, j))
-
-
 def test_c4_holds_when_no_bn_stays_at_chance_and_its_scale_collapses(tmp_path):
     poor_init_runs(tmp_path)
     v = verdict_of("C4", tmp_path)
@@ -155,26 +112,6 @@ def test_c4_does_not_hold_when_the_scale_barely_shrinks(tmp_path):
 
 
 # --- C5, C8 ---------------------------------------------------------------------------------------
-
-
-def identities(grad_weight_error=0.00015):
-    return {a: {"forward": 0.0001, "grad_input": 0.00012, "grad_weight": grad_weight_error,
-                "explained_by_eps": 0.0001, "weight_gradient_ratio_times_a": 1.0001}
-            for a in ("0.01", "0.1", "10.0", "100.0")}
-
-
-def scale_runs(root, grad_weight_error=0.00015, bias_effect=1e-15, bn_spread=0.01, layers_with_bias=()):
-    scales = (1e-4, 1e-2, 1.0)
-    for seed in SEEDS:
-        for i, scale in enumerate(scales):
-            probe = {"scale_invariance": {"layers": ["fc1"], "identities": identities(grad_weight_error),
-                                          "bias_before_bn": {"grad_norm_ratio": bias_effect, "output_change": bias_effect,
-                                                             "layers_with_bias": list(layers_with_bias)}}}
-            write_run(root / f"bn{scale}_{seed}", seed=seed, bn="before", scale=scale,
-                      acc=step_curve(0.1, 0.9 + bn_spread * i / 2, 100, 0.001 * seed), probes=probe)
-            write_run(root / f"none{scale}_{seed}", seed=seed, bn="none", scale=scale,
-                      acc=step_curve(0.1, 0.1 + 0.4 * i, 100, 0.001 * seed),
-                      probes={"scale_invariance": {"skipped": "no BN"}})
 
 
 def test_c5_holds_when_identities_hold_and_only_bn_ignores_the_scale(tmp_path):
@@ -212,16 +149,6 @@ def test_c8_does_not_hold_when_the_bias_matters_or_remains(tmp_path):
 # --- C6, C9, C10, C13 -----------------------------------------------------------------------------
 
 
-def placement_runs(root, before=0.95, after=0.90):
-    for seed in SEEDS:
-        j = 0.001 * seed
-        for activation in ("sigmoid", "relu"):
-            for placement, final in (("none", 0.85), ("before", before), ("after", after)):
-                extra = (lambda step: {"bnin/fc1/skew": 0.1, "bnin/fc1/kurt": 0.5}) if placement != "none" else (lambda step: {})
-                write_run(root / f"{activation}{placement}{seed}", seed=seed, bn=placement, activation=activation,
-                          acc=step_curve(0.1, final, 100, j), extra=extra)
-
-
 @pytest.mark.parametrize("before, after, expected", [(0.95, 0.90, HOLDS), (0.90, 0.95, DOES_NOT_HOLD), (0.95, 0.9505, INCONCLUSIVE)])
 def test_c6_says_which_placement_is_better_or_that_they_tie(tmp_path, before, after, expected):
     placement_runs(tmp_path, before, after)
@@ -230,15 +157,6 @@ def test_c6_says_which_placement_is_better_or_that_they_tie(tmp_path, before, af
     assert v.numbers["sigmoid before BN-input kurtosis"].mean == pytest.approx(0.5)
     if expected == INCONCLUSIVE:
         assert "they tie" in v.explanation
-
-
-def dropout_runs(root, bn_gain=0.0, base_gain=0.05):
-    for seed in SEEDS:
-        j = 0.002 * seed
-        for placement, final, gain in (("none", 0.85, base_gain), ("before", 0.93, bn_gain)):
-            write_run(root / f"{placement}0_{seed}", seed=seed, bn=placement, dropout=0.0, acc=step_curve(0.1, final, 100, j))
-            write_run(root / f"{placement}5_{seed}", seed=seed, bn=placement, dropout=0.5,
-                      acc=step_curve(0.1, final + gain + (0.001 if seed == 1 else 0), 100, j))
 
 
 def test_c9_holds_when_dropout_helps_bn_less(tmp_path):
@@ -253,14 +171,6 @@ def test_c9_holds_when_dropout_helps_bn_less(tmp_path):
 def test_c9_does_not_hold_when_dropout_helps_bn_as_much(tmp_path):
     dropout_runs(tmp_path, bn_gain=0.06)
     assert verdict_of("C9", tmp_path).verdict == DOES_NOT_HOLD
-
-
-def saturation_runs(root, bn_sat=0.05, base_sat=0.6):
-    for seed in SEEDS:
-        j = 0.01 * seed
-        for placement, sat, ratio in (("before", bn_sat, 0.8), ("none", base_sat, 0.01)):
-            extra = lambda step, sat=sat, ratio=ratio, j=j: {"sat/fc1": sat + j, "sat/fc2": sat, "grad/first_over_last": ratio}
-            write_run(root / f"{placement}{seed}", seed=seed, bn=placement, extra=extra)
 
 
 def test_c10_holds_with_less_saturation_and_balanced_gradients(tmp_path):
@@ -286,17 +196,6 @@ def test_c13_deep_sigmoid(tmp_path, base_final, expected):
 # --- C7, C11, C12 ---------------------------------------------------------------------------------
 
 
-def time_stats_result(batch_small=0.5):
-    sizes = ["1", "2", "8", "1000"]
-    return {"batch_sizes": [1, 2, 8, 1000], "placements": 5,
-            "accuracy": {"ema": {s: 0.93 for s in sizes}, "population": {s: 0.935 for s in sizes},
-                         "batch": {"1": None, "2": batch_small, "8": 0.85, "1000": 0.94}},
-            "max_prediction_change": {"ema": {s: 0.0 for s in sizes}, "population": {s: 1e-7 for s in sizes},
-                                      "batch": {"1": None, "2": 0.99, "8": 0.9, "1000": 1e-7}},
-            "undefined": {"batch/1": "Expected more than 1 value per channel"},
-            "ema_vs_population": {"accuracy_difference": 0.005, "prediction_agreement": 0.98}}
-
-
 def test_c7_holds_and_not(tmp_path):
     for seed in SEEDS:
         write_run(tmp_path / "a" / str(seed), seed=seed, probes={"test_time_stats": time_stats_result()})
@@ -307,24 +206,10 @@ def test_c7_holds_and_not(tmp_path):
     assert verdict_of("C7", tmp_path / "b").verdict == DOES_NOT_HOLD
 
 
-def insert_result(difference=4e-6, finetuned=0.97):
-    return {"test_acc_before": 0.96, "max_output_difference": difference, "test_acc_after_insertion": 0.96,
-            "finetune_steps": 100, "finetune_lr_mult": 1.0,
-            "finetuned": {"status": "completed", "final_test_acc": finetuned, "curve": []},
-            "control_without_bn": {"status": "completed", "final_test_acc": 0.965, "curve": []}}
-
-
 @pytest.mark.parametrize("difference, finetuned, expected", [(4e-6, 0.97, HOLDS), (0.1, 0.97, DOES_NOT_HOLD), (4e-6, 0.90, DOES_NOT_HOLD)])
 def test_c11(tmp_path, difference, finetuned, expected):
     write_run(tmp_path / "0", bn="none", probes={"insert_pretrained": insert_result(difference, finetuned)})
     assert verdict_of("C11", tmp_path).verdict == expected
-
-
-def bn_math_result(error=1e-7, gradcheck=True):
-    return {"layers": ["1d", "2d"], "tolerance": 1e-5,
-            "vs_torch": {k: error for k in ("output", "grad_input", "grad_weight", "grad_bias", "running_mean", "running_var")},
-            "vs_autograd": {k: error for k in ("grad_input", "grad_weight", "grad_bias")},
-            "gradcheck": {"1d": gradcheck, "2d": True}}
 
 
 @pytest.mark.parametrize("error, gradcheck, expected", [(1e-7, True, HOLDS), (1e-3, True, DOES_NOT_HOLD), (1e-7, False, DOES_NOT_HOLD)])

@@ -5,6 +5,7 @@ test it, the claim's text, its source, the protocol, the rule that turns runs in
 
 `python -m analysis.claims` prints docs/claims.md; `python -m analysis.claims --write` rewrites it.
 """
+
 from __future__ import annotations
 
 import sys
@@ -28,7 +29,9 @@ class Claim:
 
 CLAIMS: tuple[Claim, ...] = (
     Claim(
-        "C1", "fig1_convergence", "fig1_mnist",
+        "C1",
+        "fig1_convergence",
+        "fig1_mnist",
         text="BN trains faster and reaches higher test accuracy",
         source="paper Fig. 1a",
         protocol="MLP 3x100 sigmoid, small-Gaussian init, batch 60, 50k steps; BN before every sigmoid vs none; "
@@ -39,7 +42,9 @@ CLAIMS: tuple[Claim, ...] = (
         source_number="no numbers printed; Fig. 1a's axis runs 0.7-1.0 with BN above throughout",
     ),
     Claim(
-        "C2", "fig1_distributions", "fig1_mnist",
+        "C2",
+        "fig1_distributions",
+        "fig1_mnist",
         text="BN keeps the distribution of a nonlinearity's input steady",
         source="paper Fig. 1b,c",
         protocol="same runs as C1; per eval, 15/50/85th percentiles of the sigmoid input of fixed units of the last "
@@ -49,16 +54,20 @@ CLAIMS: tuple[Claim, ...] = (
         source_number="no numbers printed; percentiles drift without BN, steady with BN (Fig. 1b,c)",
     ),
     Claim(
-        "C3", "lr_multiplier", "lr_multiplier",
+        "C3",
+        "lr_multiplier",
+        "lr_multiplier",
         text="BN allows much higher learning rates and fewer steps",
         source="paper Sec. 4.2, Fig. 3 table",
         protocol="base lr from C1, multipliers x1, x5, x30, with and without BN, >= 3 seeds",
         rule="BN at x5 and x30 trains (no divergence) and reaches the unnormalized x1 final accuracy in fewer steps "
-        "(report the step ratio, the paper's \"14x\"); the unnormalized net at x30 diverges or ends worse",
+        '(report the step ratio, the paper\'s "14x"); the unnormalized net at x30 diverges or ends worse',
         source_number="14x fewer steps (BN-x5: 2.1M steps vs Inception: 31.0M to reach 72.2%)",
     ),
     Claim(
-        "C4", "poor_init", "poor_init",
+        "C4",
+        "poor_init",
+        "poor_init",
         text="BN makes training insensitive to a bad initialization; BN on the last layer alone rescues it",
         source="the notes (7-layer CNN on CIFAR-10, W ~ U(-0.001, 0.001)); paper Sec. 3.3",
         protocol="7-layer CNN, W ~ U(-a, a), a = 0.001; BN nowhere / everywhere / only before the softmax; also log "
@@ -69,7 +78,9 @@ CLAIMS: tuple[Claim, ...] = (
         source_number="no-BN stays at chance (notes 003)",
     ),
     Claim(
-        "C5", "scale_invariance", "scale_invariance",
+        "C5",
+        "scale_invariance",
+        "scale_invariance",
         text="backprop through BN is invariant to weight scale; larger weights get smaller gradients",
         source="paper Sec. 3.3; the notes",
         protocol="identities checked numerically on random layers for a in {0.01, 0.1, 10, 100}; plus a sweep of "
@@ -78,15 +89,19 @@ CLAIMS: tuple[Claim, ...] = (
         "baseline's a lot",
     ),
     Claim(
-        "C6", "placement", "placement",
+        "C6",
+        "placement",
+        "placement",
         text="where BN goes: before or after the nonlinearity",
-        source="paper Sec. 3.2 (before); the notes (debated, \"after\" sometimes better)",
+        source='paper Sec. 3.2 (before); the notes (debated, "after" sometimes better)',
         protocol="before vs after vs none, for sigmoid and ReLU",
         rule="no direction is assumed: report both with intervals and say which is better or that they tie; also "
         "report how Gaussian (skew, kurtosis) the BN input is in each placement",
     ),
     Claim(
-        "C7", "test_time_stats", "test_time_stats",
+        "C7",
+        "test_time_stats",
+        "test_time_stats",
         text="inference must use population statistics, not the test batch's",
         source="paper Sec. 3.1, Alg. 2; the notes",
         protocol="one trained BN net evaluated with (a) exponential running averages, (b) Alg. 2 population "
@@ -96,14 +111,18 @@ CLAIMS: tuple[Claim, ...] = (
         "margin; (c) degrades at small test batches (batch 1 is meaningless)",
     ),
     Claim(
-        "C8", "bias_redundancy", "scale_invariance",
+        "C8",
+        "bias_redundancy",
+        "scale_invariance",
         text="a bias right before BN does nothing",
         source="paper Sec. 3.2; the notes",
         protocol="gradient of the loss w.r.t. that bias, and output change when it is perturbed",
         rule="both zero to float tolerance; the models drop that bias",
     ),
     Claim(
-        "C9", "dropout", "dropout",
+        "C9",
+        "dropout",
+        "dropout",
         text="BN regularizes and reduces the need for Dropout",
         source="paper Sec. 3.4, 4.2.1; the notes",
         protocol="BN and no-BN, each with dropout 0 and 0.5 (or a sweep)",
@@ -111,15 +130,18 @@ CLAIMS: tuple[Claim, ...] = (
         "helps the unnormalized one",
     ),
     Claim(
-        "C10", "saturation", "saturation",
+        "C10",
+        "saturation",
+        "saturation",
         text="BN keeps sigmoids out of saturation and gradients from vanishing",
         source="paper Sec. 1; the notes",
-        protocol="fraction of saturated sigmoid units per layer over training, gradient norm per layer (first vs "
-        "last)",
+        protocol="fraction of saturated sigmoid units per layer over training, gradient norm per layer (first vs last)",
         rule="lower saturation and a first/last layer gradient-norm ratio closer to 1 with BN",
     ),
     Claim(
-        "C11", "insert_pretrained", "insert_pretrained",
+        "C11",
+        "insert_pretrained",
+        "insert_pretrained",
         text="BN can be inserted into a trained network without changing its function, then fine-tuned",
         source="the notes (VGG-style)",
         protocol="train a net without BN; insert BN with gamma = sqrt(var + eps), beta = mean from training data; "
@@ -127,14 +149,18 @@ CLAIMS: tuple[Claim, ...] = (
         rule="outputs equal to float tolerance right after insertion; fine-tuning keeps or improves accuracy",
     ),
     Claim(
-        "C12", "bn_math", "bn_math",
+        "C12",
+        "bn_math",
+        "bn_math",
         text="the hand-derived BN backward is right",
         source="the notes (closed-form dx, dgamma, dbeta)",
         protocol="a from-scratch BN (1d and 2d) with its own backward vs autograd and vs torch.nn.BatchNorm",
         rule="outputs, gradients and running statistics match; float64 gradcheck passes",
     ),
     Claim(
-        "C13", "sigmoid_depth", "sigmoid_depth",
+        "C13",
+        "sigmoid_depth",
+        "sigmoid_depth",
         text="BN makes deep sigmoid networks trainable",
         source="paper Fig. 3 (BN-x5-Sigmoid 69.8% vs Inception-sigmoid at chance)",
         protocol="deeper sigmoid MLP/CNN with and without BN",
@@ -146,34 +172,54 @@ CLAIMS_BY_ID = {claim.id: claim for claim in CLAIMS}
 
 # Catalogued for later: no experiment runs them yet.
 LATER_CLAIMS: tuple[Claim, ...] = (
-    Claim("C14", "noisy_bn", None,
-          text="BN still helps when its output distribution is made unstable on purpose",
-          source="Santurkar Sec. 2.1",
-          protocol="after each BN, per unit mu ~ U(-0.5, 0.5), sigma ~ U(1, 1.25), then per sample "
-          "m ~ U(mu +- 0.1), s ~ N(sigma, 0.1): a <- s*a + m",
-          rule="noisy-BN trains about as well as BN and better than no-BN"),
-    Claim("C15", "ics", None,
-          text="BN does not reduce internal covariate shift as Santurkar define it",
-          source="Santurkar Def. 2.1",
-          protocol="for a layer i: G = grad of W_i at step t; G' = same batch, after layers < i took their step; "
-          "record norm of G - G' and cos(G, G')",
-          rule="report both with and without BN; the claim holds if BN's shift is similar or larger"),
-    Claim("C16", "landscape", None,
-          text="BN makes the loss and its gradient smoother",
-          source="Santurkar Sec. 3.2, Fig. 4",
-          protocol="at steps along training, probe lr x [0.5, 4] along -g: loss range, gradient change, max gradient "
-          "change / distance",
-          rule="all three lower with BN"),
-    Claim("C17", "batch_size", None,
-          text="BN weakens with small batches",
-          source="Batch Renormalization; Group Norm paper",
-          protocol="batch sizes 2..256 at fixed epochs",
-          rule="report accuracy vs batch size with and without BN"),
-    Claim("C18", "bn_only", None,
-          text="training only gamma and beta reaches far above chance",
-          source="Frankle et al.",
-          protocol="freeze all other weights at init",
-          rule="report accuracy vs chance and vs full training"),
+    Claim(
+        "C14",
+        "noisy_bn",
+        None,
+        text="BN still helps when its output distribution is made unstable on purpose",
+        source="Santurkar Sec. 2.1",
+        protocol="after each BN, per unit mu ~ U(-0.5, 0.5), sigma ~ U(1, 1.25), then per sample "
+        "m ~ U(mu +- 0.1), s ~ N(sigma, 0.1): a <- s*a + m",
+        rule="noisy-BN trains about as well as BN and better than no-BN",
+    ),
+    Claim(
+        "C15",
+        "ics",
+        None,
+        text="BN does not reduce internal covariate shift as Santurkar define it",
+        source="Santurkar Def. 2.1",
+        protocol="for a layer i: G = grad of W_i at step t; G' = same batch, after layers < i took their step; "
+        "record norm of G - G' and cos(G, G')",
+        rule="report both with and without BN; the claim holds if BN's shift is similar or larger",
+    ),
+    Claim(
+        "C16",
+        "landscape",
+        None,
+        text="BN makes the loss and its gradient smoother",
+        source="Santurkar Sec. 3.2, Fig. 4",
+        protocol="at steps along training, probe lr x [0.5, 4] along -g: loss range, gradient change, max gradient "
+        "change / distance",
+        rule="all three lower with BN",
+    ),
+    Claim(
+        "C17",
+        "batch_size",
+        None,
+        text="BN weakens with small batches",
+        source="Batch Renormalization; Group Norm paper",
+        protocol="batch sizes 2..256 at fixed epochs",
+        rule="report accuracy vs batch size with and without BN",
+    ),
+    Claim(
+        "C18",
+        "bn_only",
+        None,
+        text="training only gamma and beta reaches far above chance",
+        source="Frankle et al.",
+        protocol="freeze all other weights at init",
+        rule="report accuracy vs chance and vs full training",
+    ),
 )
 
 
@@ -246,15 +292,20 @@ def _row(claim: Claim) -> str:
 
 def render() -> str:
     """The text of docs/claims.md."""
-    header = "| id | claim | source | experiment | protocol (defaults; all are config) | verdict rule |\n" \
-             "| --- | --- | --- | --- | --- | --- |"
+    header = (
+        "| id | claim | source | experiment | protocol (defaults; all are config) | verdict rule |\n"
+        "| --- | --- | --- | --- | --- | --- |"
+    )
     numbers = [f"- {c.id}: {c.source_number}" for c in CLAIMS if c.source_number]
     parts = [
         INTRO,
         "## Catalogue\n\n" + header + "\n" + "\n".join(_row(c) for c in CLAIMS) + "\n",
         "The source's own numbers that the report prints beside ours:\n\n" + "\n".join(numbers) + "\n",
-        "## Beyond the paper (catalogued, no experiment yet)\n\n" + header + "\n"
-        + "\n".join(_row(c) for c in LATER_CLAIMS) + "\n\n"
+        "## Beyond the paper (catalogued, no experiment yet)\n\n"
+        + header
+        + "\n"
+        + "\n".join(_row(c) for c in LATER_CLAIMS)
+        + "\n\n"
         "C1-C13 are the paper and the notes; C14-C18 go beyond them and no public reproduction has them all.\n",
         "How `analysis/verdicts.py` makes each rule precise (thresholds, intervals) is in its docstrings "
         "and in the report's\nmethod section.\n",

@@ -2,6 +2,7 @@
 writes one PNG with fixed size and dpi and no software/date metadata, so the same numbers give the
 same bytes. Inputs are plain numbers (analysis.stats gives them); analysis/figures.py maps runs to them.
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -38,7 +39,9 @@ def convergence(curves: dict[str, pd.DataFrame], path, title: str = "", ylabel: 
     """Fig. 1a: mean curve per arm with its 95% band. curves: label -> analysis.stats.curve_interval frame."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for color, (label, frame) in zip(COLORS, curves.items()):
-        ax.plot(frame["step"], frame["mean"], color=color, label=f"{label} (n={int(frame['n'].max()) if len(frame) else 0})")
+        ax.plot(
+            frame["step"], frame["mean"], color=color, label=f"{label} (n={int(frame['n'].max()) if len(frame) else 0})"
+        )
         band = frame.dropna(subset=["low", "high"])
         ax.fill_between(band["step"], band["low"], band["high"], color=color, alpha=0.2, linewidth=0)
     ax.set_xlabel("SGD steps")
@@ -52,7 +55,9 @@ def convergence(curves: dict[str, pd.DataFrame], path, title: str = "", ylabel: 
 def percentile_bands(panels: dict[str, pd.DataFrame], path, title: str = "") -> Path:
     """Fig. 1b,c: the 15/50/85th percentiles of one sigmoid's input over training, one panel per arm
     (same y axis). panels: label -> frame with columns step, p15, p50, p85."""
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.2 * max(len(panels), 1), 3.8), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(len(panels), 1), figsize=(4.2 * max(len(panels), 1), 3.8), sharey=True, squeeze=False
+    )
     for ax, (label, frame) in zip(axes[0], panels.items()):
         ax.fill_between(frame["step"], frame["p15"], frame["p85"], color=COLORS[0], alpha=0.2, linewidth=0)
         for column, style in (("p15", "--"), ("p50", "-"), ("p85", "--")):
@@ -73,8 +78,15 @@ def scale_by_depth(arms: dict[str, dict[str, Estimate]], path, title: str = "") 
     for color, (label, layers) in zip(COLORS, arms.items()):
         names = list(layers)
         means = [layers[n].mean for n in names]
-        ax.errorbar(range(len(names)), means, yerr=list(zip(*[_error(layers[n]) for n in names])) if names else None,
-                    marker="o", color=color, label=label, capsize=3)
+        ax.errorbar(
+            range(len(names)),
+            means,
+            yerr=list(zip(*[_error(layers[n]) for n in names])) if names else None,
+            marker="o",
+            color=color,
+            label=label,
+            capsize=3,
+        )
         ax.set_xticks(range(len(names)), names)
     ax.set_yscale("log")
     ax.set_xlabel("hidden layer (input side first)")
@@ -85,7 +97,9 @@ def scale_by_depth(arms: dict[str, dict[str, Estimate]], path, title: str = "") 
     return _save(fig, path)
 
 
-def steps_by_lr_mult(arms: dict[str, dict[float, int | None]], path, target_label: str = "", total_steps: int | None = None) -> Path:
+def steps_by_lr_mult(
+    arms: dict[str, dict[float, int | None]], path, target_label: str = "", total_steps: int | None = None
+) -> Path:
     """C3: steps to reach the target accuracy per learning-rate multiplier; 'never' drawn at the top."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     mults = sorted({m for steps in arms.values() for m in steps})
@@ -99,7 +113,9 @@ def steps_by_lr_mult(arms: dict[str, dict[float, int | None]], path, target_labe
             if steps[m] is None:
                 bar.set_hatch("//")
                 bar.set_alpha(0.35)
-                ax.annotate("never", (bar.get_x() + bar.get_width() / 2, top), ha="center", va="bottom", fontsize="small")
+                ax.annotate(
+                    "never", (bar.get_x() + bar.get_width() / 2, top), ha="center", va="bottom", fontsize="small"
+                )
     ax.set_xticks(range(len(mults)), [f"x{m:g}" for m in mults])
     ax.set_xlabel("learning-rate multiplier")
     ax.set_ylabel("steps to reach the target")
@@ -110,8 +126,14 @@ def steps_by_lr_mult(arms: dict[str, dict[float, int | None]], path, target_labe
     return _save(fig, path)
 
 
-def point_chart(groups: dict[str, dict[str, Estimate]], path, ylabel: str, title: str = "", reference: float | None = None,
-                reference_label: str = "") -> Path:
+def point_chart(
+    groups: dict[str, dict[str, Estimate]],
+    path,
+    ylabel: str,
+    title: str = "",
+    reference: float | None = None,
+    reference_label: str = "",
+) -> Path:
     """Comparisons (C6, C9, C10, C11, C13): per category on x, one point with its 95% interval per series.
     groups: series label -> category -> estimate."""
     categories = list(dict.fromkeys(c for series in groups.values() for c in series))
@@ -139,8 +161,15 @@ def accuracy_by_scale(arms: dict[str, dict[float, Estimate]], path, title: str =
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for color, (label, points) in zip(COLORS, arms.items()):
         scales = [s for s in sorted(points) if points[s].mean is not None]
-        ax.errorbar(scales, [points[s].mean for s in scales], yerr=list(zip(*[_error(points[s]) for s in scales])) or None,
-                    marker="o", color=color, capsize=3, label=label)
+        ax.errorbar(
+            scales,
+            [points[s].mean for s in scales],
+            yerr=list(zip(*[_error(points[s]) for s in scales])) or None,
+            marker="o",
+            color=color,
+            capsize=3,
+            label=label,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("init.scale (multiplier on every initial weight)")
     ax.set_ylabel("final test accuracy")
@@ -151,7 +180,7 @@ def accuracy_by_scale(arms: dict[str, dict[float, Estimate]], path, title: str =
 
 
 def accuracy_by_batch_size(modes: dict[str, dict[int, float | None]], path, title: str = "") -> Path:
-    """C7: test accuracy against the test batch size (log x), one line per statistics mode; undefined sizes are left out."""
+    """C7: test accuracy against the test batch size (log x), one line per mode (undefined sizes left out)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     markers = ("o", "s", "^", "D")
     for color, marker, (mode, points) in zip(COLORS, markers, modes.items()):

@@ -4,6 +4,7 @@
 (what scripts/reproduce.py ran and how long it took; optional) and writes `<folder>/REPORT.md` and
 `<folder>/figures/*.png`. Same runs, same bytes: no timestamps of its own, everything sorted.
 """
+
 from __future__ import annotations
 
 import json
@@ -79,16 +80,20 @@ def _cell(text: str) -> str:
 
 
 def verdict_table(results: list[ClaimResult]) -> list[str]:
-    lines = ["| claim | verdict | key numbers: mean [95% interval] (n) | seeds | data | steps | the source's number |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| claim | verdict | key numbers: mean [95% interval] (n) | seeds | data | steps | the source's number |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in results:
         v = r.verdict
         source = r.claim.source_number or "-"
         if v is None:
             lines.append(f"| {r.claim.id} {_cell(r.claim.text)} | **{NOT_RUN}** | - | - | - | - | {_cell(source)} |")
             continue
-        lines.append(f"| {r.claim.id} {_cell(r.claim.text)} | **{v.verdict}** | {_cell(v.key_numbers() or '-')} | "
-                     f"{v.seeds} | {_cell(v.dataset)} | {v.steps if v.steps is not None else '-'} | {_cell(source)} |")
+        lines.append(
+            f"| {r.claim.id} {_cell(r.claim.text)} | **{v.verdict}** | {_cell(v.key_numbers() or '-')} | "
+            f"{v.seeds} | {_cell(v.dataset)} | {v.steps if v.steps is not None else '-'} | {_cell(source)} |"
+        )
     return lines
 
 
@@ -112,18 +117,26 @@ def status_counts(runs: list[Run]) -> str:
 
 def claim_section(r: ClaimResult, folder: Path) -> list[str]:
     claim = r.claim
-    lines = [f"## {claim.id} `{claim.slug}`: {claim.text}", "",
-             f"Source: {claim.source}. Experiment: `{claim.experiment}`.", "",
-             f"Rule: {claim.rule}."]
+    lines = [
+        f"## {claim.id} `{claim.slug}`: {claim.text}",
+        "",
+        f"Source: {claim.source}. Experiment: `{claim.experiment}`.",
+        "",
+        f"Rule: {claim.rule}.",
+    ]
     if claim.source_number:
         lines += ["", f"The source's number: {claim.source_number}."]
     lines.append("")
     if r.verdict is None:
         return lines + [f"**{NOT_RUN}**: no runs under `{claim.experiment}/`.", ""]
     v = r.verdict
-    lines += [f"**Verdict: {v.verdict}.** {v.explanation}", "",
-              f"Runs: {len(r.runs)} in `{claim.experiment}/` ({status_counts(r.runs)}); data: {v.dataset}; "
-              f"steps: {v.steps if v.steps is not None else 'n/a'}.", ""]
+    lines += [
+        f"**Verdict: {v.verdict}.** {v.explanation}",
+        "",
+        f"Runs: {len(r.runs)} in `{claim.experiment}/` ({status_counts(r.runs)}); data: {v.dataset}; "
+        f"steps: {v.steps if v.steps is not None else 'n/a'}.",
+        "",
+    ]
     lines += number_lines(v.numbers) + [""]
     for figure in r.figures:
         rel = figure.relative_to(folder).as_posix()
@@ -132,29 +145,30 @@ def claim_section(r: ClaimResult, folder: Path) -> list[str]:
 
 
 def method_section() -> list[str]:
-    return [
-        "## How the numbers are made", "",
-        f"- Every number comes from the run records in this folder; `analysis/verdicts.py` applies the rules of "
-        f"`docs/claims.md` to them (one function per claim, its docstring says exactly how).",
-        f"- Mean over seeds with a {CONFIDENCE:.0%} Student-t interval: mean ± t(0.975, n-1) · s / sqrt(n), s the sample "
-        f"standard deviation. One seed gives no interval. \"Intervals apart\" means one lies wholly above the other.",
-        f"- A comparison over seeds needs at least {rules.MIN_SEEDS} finished runs per arm, else it is inconclusive.",
-        "- Diverged runs (non-finite loss) have no final accuracy: they are left out of means, counted, and a "
-        "diverged run in an arm that must train makes the claim not hold.",
-        f"- Chance is 1 / classes; at chance: within {rules.NEAR_CHANCE:g}; well above chance: at least "
-        f"{rules.WELL_ABOVE_CHANCE:g} above. Fig. 1's learning rate is lr_mult=1; an arm's tuned lr_mult is the one with "
-        "the best mean final test accuracy (settings with a diverged run are not candidates).",
-        "- Steps to a target: the first evaluation at which the mean curve over seeds reaches it; per run the same, "
-        "and runs that never reach it are counted as such.",
-        "- C2's drift score, per tracked unit of the last hidden layer: over the evaluations after the first 10% of "
-        "training, the range (max - min) of each of the 15/50/85th percentiles of the sigmoid's input divided by "
-        "the mean 15-85 spread, averaged over the three percentiles, then over units and seeds.",
-        f"- Tolerances: identities {rules.FLOAT_TOL:g} + {rules.EPS_MARGIN:g} x the error BN's eps explains (C5); bias "
-        f"effects {rules.FLOAT_TOL:g} (C8); output change after inserting BN {rules.OUTPUT_TOL:g} (C11); predictions "
-        f"{rules.PREDICTION_TOL:g}, ema vs population {rules.SMALL_MARGIN:g}, small-batch loss {rules.DEGRADES:g} (C7); "
-        f"accuracy range over init scales {rules.VARIES_LITTLE:g} (C5); no-BN far behind: {rules.FAR_BEHIND:g} (C13).",
-        "",
-    ]
+    r = rules
+    text = f"""## How the numbers are made
+
+- Every number comes from the run records in this folder; `analysis/verdicts.py` applies the rules
+  of `docs/claims.md` to them (one function per claim; its docstring says exactly how).
+- Mean over seeds with a {CONFIDENCE:.0%} Student-t interval: mean ± t(0.975, n-1) · s / sqrt(n), s the
+  sample standard deviation. One seed gives no interval. "Intervals apart": one lies wholly above the other.
+- A comparison over seeds needs at least {r.MIN_SEEDS} finished runs per arm, else it is inconclusive.
+- Diverged runs (non-finite loss) have no final accuracy: they are left out of means and counted, and a
+  diverged run in an arm that must train makes the claim not hold.
+- Chance is 1 / classes; at chance: within {r.NEAR_CHANCE:g}; well above chance: at least {r.WELL_ABOVE_CHANCE:g} above.
+  Fig. 1's learning rate is lr_mult=1; an arm's tuned lr_mult is the one with the best mean final test
+  accuracy (settings with a diverged run are not candidates).
+- Steps to a target: the first evaluation at which the mean curve over seeds reaches it; per run the
+  same, and runs that never reach it are counted as such.
+- C2's drift score, per tracked unit of the last hidden layer: over the evaluations after the first 10%
+  of training, the range (max - min) of each of the 15/50/85th percentiles of the sigmoid's input,
+  divided by the mean 15-85 spread, averaged over the three percentiles, then over units and seeds.
+- Tolerances: identities {r.FLOAT_TOL:g} + {r.EPS_MARGIN:g} x the error BN's eps explains, accuracy range
+  over init scales {r.VARIES_LITTLE:g} (C5); bias effects {r.FLOAT_TOL:g} (C8); predictions {r.PREDICTION_TOL:g},
+  ema vs population {r.SMALL_MARGIN:g}, small-batch loss {r.DEGRADES:g} (C7); output change after inserting BN
+  {r.OUTPUT_TOL:g}, accuracy kept within {r.KEEPS:g} (C11); no-BN far behind: {r.FAR_BEHIND:g} (C13).
+"""
+    return text.splitlines() + [""]
 
 
 def runs_section(results: list[ClaimResult], folder: Path) -> list[str]:
@@ -163,8 +177,10 @@ def runs_section(results: list[ClaimResult], folder: Path) -> list[str]:
     lines = ["## The runs: commands, time, code", ""]
     if not log:
         lines += [f"No `{LOG_FILE}` in this folder: the commands and the time the sweeps took are unknown.", ""]
-    lines += ["| experiment | runs | command | jobs (already complete) | wall time | return code | launcher | finished at |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "| experiment | runs | command | jobs (already complete) | wall time | return code | launcher | finished at |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     total = 0.0
     runs_by_experiment = {r.claim.experiment: r.runs for r in results}
     for experiment in experiments:
@@ -175,9 +191,11 @@ def runs_section(results: list[ClaimResult], folder: Path) -> list[str]:
             continue
         wall = entry.get("wall_s")
         total += wall if isinstance(wall, (int, float)) else 0.0
-        lines.append(f"| `{experiment}` | {count} | `{_cell(entry.get('command', '?'))}` | {entry.get('jobs', '?')} "
-                     f"({entry.get('already_complete', '?')}) | {_duration(wall)} | {entry.get('returncode', '?')} | "
-                     f"{_cell(entry.get('launcher', '?'))} | {_cell(entry.get('finished_at', '?'))} |")
+        lines.append(
+            f"| `{experiment}` | {count} | `{_cell(entry.get('command', '?'))}` | {entry.get('jobs', '?')} "
+            f"({entry.get('already_complete', '?')}) | {_duration(wall)} | {entry.get('returncode', '?')} | "
+            f"{_cell(entry.get('launcher', '?'))} | {_cell(entry.get('finished_at', '?'))} |"
+        )
     lines.append("")
     if log:
         lines += [f"Total wall time of the logged sweeps: {_duration(total)}.", ""]
@@ -199,12 +217,19 @@ def _duration(seconds) -> str:
 
 
 def render(results: list[ClaimResult], folder: Path) -> str:
-    datasets = sorted({d.strip() for r in results if r.verdict for d in r.verdict.dataset.split(",") if d.strip() != "n/a"})
-    lines = [f"# Reproduction report: `{folder.name}`", "",
-             "Claim by claim, whether batch normalization does what the papers say, computed from the runs in this "
-             "folder by `python scripts/report.py` (claims, sources and rules: `docs/claims.md`). "
-             f"Data: {', '.join(datasets) or 'none'}.", "",
-             "## Verdicts", ""]
+    datasets = sorted(
+        {d.strip() for r in results if r.verdict for d in r.verdict.dataset.split(",") if d.strip() != "n/a"}
+    )
+    lines = [
+        f"# Reproduction report: `{folder.name}`",
+        "",
+        "Claim by claim, whether batch normalization does what the papers say, computed from the runs in this "
+        "folder by `python scripts/report.py` (claims, sources and rules: `docs/claims.md`). "
+        f"Data: {', '.join(datasets) or 'none'}.",
+        "",
+        "## Verdicts",
+        "",
+    ]
     lines += verdict_table(results) + [""]
     failed = [r for r in results if r.outcome == rules.DOES_NOT_HOLD]
     unclear = [r for r in results if r.outcome == rules.INCONCLUSIVE]

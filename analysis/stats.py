@@ -5,6 +5,7 @@ with s the sample standard deviation (ddof=1) and t the Student-t quantile. It a
 values are roughly normal; with the 3-5 seeds used here that is an approximation, stated in the report.
 One value gives a mean and no interval; no value gives neither.
 """
+
 from __future__ import annotations
 
 import math
@@ -63,8 +64,9 @@ def curve_interval(curves: pd.DataFrame, metric: str, confidence: float = CONFID
     out = []
     for step, group in rows.groupby("step", sort=True):
         estimate = mean_interval(group["value"], confidence)
-        out.append({"step": int(step), "mean": estimate.mean, "low": estimate.low, "high": estimate.high,
-                    "n": estimate.n})
+        out.append(
+            {"step": int(step), "mean": estimate.mean, "low": estimate.low, "high": estimate.high, "n": estimate.n}
+        )
     return pd.DataFrame(out, columns=["step", "mean", "low", "high", "n"])
 
 
@@ -76,7 +78,9 @@ def steps_to_target(series: list[tuple[int, float]], target: float) -> int | Non
     return None
 
 
-def drift_score(p15: list[float], p50: list[float], p85: list[float], steps: list[int], total_steps: int) -> float | None:
+def drift_score(
+    p15: list[float], p50: list[float], p85: list[float], steps: list[int], total_steps: int
+) -> float | None:
     """How much one unit's input distribution moves after the first 10% of training.
 
     Over the evaluations at steps >= 0.1 * total_steps (at least two needed, else None):

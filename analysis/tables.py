@@ -4,6 +4,7 @@
 metric (config keys as columns), and `swept_keys` names the settings that vary between the runs of
 one experiment (the seed excluded), which is what the runs are grouped by for statistics over seeds.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,16 @@ from analysis.runs import Run, find_runs, load_run
 from training.record import flatten
 
 # Config keys that differ between runs without changing what is measured.
-NOT_SETTINGS = ("cfg/seed", "cfg/threads", "cfg/device", "cfg/resume", "cfg/skip_complete", "cfg/dataset.root",
-                "cfg/dataset.download", "cfg/train.checkpoint_every")
+NOT_SETTINGS = (
+    "cfg/seed",
+    "cfg/threads",
+    "cfg/device",
+    "cfg/resume",
+    "cfg/skip_complete",
+    "cfg/dataset.root",
+    "cfg/dataset.download",
+    "cfg/train.checkpoint_every",
+)
 NOT_SETTINGS_PREFIXES = ("cfg/logger.", "cfg/hydra.")
 
 

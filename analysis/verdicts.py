@@ -15,6 +15,7 @@ numbers it rests on and one sentence saying why. How the catalogue's words becom
 - The learning rate of Fig. 1 is `optim.lr_mult=1`; an arm's tuned setting is the lr_mult of its grid
   with the best mean final test accuracy (settings where any run diverged are not candidates).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from analysis.runs import Run
-from analysis.stats import Estimate, drift_score, mean_interval, steps_to_target
+from analysis.stats import PERCENTILES, Estimate, drift_score, mean_interval, steps_to_target
 from analysis.tables import metric_series
 
 HOLDS, DOES_NOT_HOLD, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
@@ -86,8 +87,10 @@ def cfg(run: Run, key: str, default=None):
 
 def select(runs: list[Run], **settings) -> list[Run]:
     """Runs whose config matches: select(runs, bn__placement="none", optim__lr_mult=1)."""
+
     def matches(run):
         return all(_same(cfg(run, k.replace("__", ".")), v) for k, v in settings.items())
+
     return [run for run in runs if matches(run)]
 
 
@@ -122,8 +125,9 @@ def describe(runs: list[Run]) -> tuple[str, int | None]:
     return (", ".join(names) or "n/a", max(steps) if steps else None)
 
 
-def verdict(claim: str, outcome: str, explanation: str, runs: list[Run], numbers: dict, key: list[str],
-            seeds: int) -> Verdict:
+def verdict(
+    claim: str, outcome: str, explanation: str, runs: list[Run], numbers: dict, key: list[str], seeds: int
+) -> Verdict:
     dataset, steps = describe(runs)
     return Verdict(claim, outcome, explanation, numbers, key, seeds, dataset, steps)
 
@@ -173,14 +177,28 @@ def compare_convergence(bn: list[Run], base: list[Run]) -> dict:
     elif not bn_final.mean > base_final.mean:
         outcome, why = DOES_NOT_HOLD, "BN ends no higher than the baseline"
     elif behind:
-        outcome, why = DOES_NOT_HOLD, f"BN's mean is not above the baseline's at {len(behind)} eval(s) after the first 10% (first at step {behind[0]})"
+        outcome, why = (
+            DOES_NOT_HOLD,
+            f"BN's mean is not above the baseline's at {len(behind)} eval(s) after the first 10% "
+            f"(first at step {behind[0]})",
+        )
     elif not bn_final.apart_above(base_final):
         outcome, why = INCONCLUSIVE, "BN ends higher but the 95% intervals overlap"
     else:
-        outcome, why = HOLDS, f"BN is above at every eval after the first 10% and its final interval is above the baseline's"
-    return {"outcome": outcome, "why": why, "bn_final": bn_final, "base_final": base_final,
-            "steps_to_baseline_final": reach, "evals_behind": len(behind), "seeds": seeds,
-            "base_diverged": len(diverged(base))}
+        outcome, why = (
+            HOLDS,
+            "BN is above at every eval after the first 10% and its final interval is above the baseline's",
+        )
+    return {
+        "outcome": outcome,
+        "why": why,
+        "bn_final": bn_final,
+        "base_final": base_final,
+        "steps_to_baseline_final": reach,
+        "evals_behind": len(behind),
+        "seeds": seeds,
+        "base_diverged": len(diverged(base)),
+    }
 
 
 def best_lr_mult(runs: list[Run]) -> float | None:
@@ -201,41 +219,72 @@ def verdict_c1(runs: list[Run]) -> Verdict:
     if not fig1_bn or not fig1_base:
         return no_runs("C1", runs, "no runs with and without BN at lr_mult=1")
     main = compare_convergence(fig1_bn, fig1_base)
-    numbers = {"BN final acc": main["bn_final"], "no-BN final acc": main["base_final"],
-               "steps BN needs for the no-BN final acc": main["steps_to_baseline_final"],
-               "no-BN runs diverged": main["base_diverged"]}
+    numbers = {
+        "BN final acc": main["bn_final"],
+        "no-BN final acc": main["base_final"],
+        "steps BN needs for the no-BN final acc": main["steps_to_baseline_final"],
+        "no-BN runs diverged": main["base_diverged"],
+    }
     explanation = f"At lr_mult=1: {main['why']}."
     bn_mult, base_mult = best_lr_mult(bn), best_lr_mult(base)
     if bn_mult is not None and base_mult is not None:
         tuned = compare_convergence(select(bn, optim__lr_mult=bn_mult), select(base, optim__lr_mult=base_mult))
-        numbers.update({"tuned lr_mult (BN, no-BN)": f"x{bn_mult:g}, x{base_mult:g}",
-                        "tuned BN final acc": tuned["bn_final"], "tuned no-BN final acc": tuned["base_final"],
-                        "steps tuned BN needs for the tuned no-BN final acc": tuned["steps_to_baseline_final"],
-                        "against the tuned baseline": tuned["outcome"]})
-        explanation += f" Each arm at its tuned lr (BN x{bn_mult:g}, no-BN x{base_mult:g}): {tuned['outcome']} ({tuned['why']})."
-    return verdict("C1", main["outcome"], explanation, fig1_bn + fig1_base, numbers,
-                   ["BN final acc", "no-BN final acc", "steps BN needs for the no-BN final acc",
-                    "against the tuned baseline"], main["seeds"])
+        numbers.update(
+            {
+                "tuned lr_mult (BN, no-BN)": f"x{bn_mult:g}, x{base_mult:g}",
+                "tuned BN final acc": tuned["bn_final"],
+                "tuned no-BN final acc": tuned["base_final"],
+                "steps tuned BN needs for the tuned no-BN final acc": tuned["steps_to_baseline_final"],
+                "against the tuned baseline": tuned["outcome"],
+            }
+        )
+        explanation += (
+            f" Each arm at its tuned lr (BN x{bn_mult:g}, no-BN x{base_mult:g}): {tuned['outcome']} ({tuned['why']})."
+        )
+    return verdict(
+        "C1",
+        main["outcome"],
+        explanation,
+        fig1_bn + fig1_base,
+        numbers,
+        ["BN final acc", "no-BN final acc", "steps BN needs for the no-BN final acc", "against the tuned baseline"],
+        main["seeds"],
+    )
+
+
+def tracked_units(run: Run) -> dict[str, list[dict]]:
+    """Per tracked unit of the last hidden layer ("fc3 unit 7"), its evaluations as dicts with step, p15,
+    p50, p85; the layer's percentiles averaged over units ("fc3 (mean over units)") when no unit is tracked."""
+    layers = hidden_layers(run, r"act/([^/]+)/(?:u\d+/)?p50")
+    if not layers:
+        return {}
+    layer = layers[-1]
+    pattern = rf"act/{layer}/u(\d+)/p50"
+    units = sorted({int(m.group(1)) for line in run.metrics for k in line if (m := re.fullmatch(pattern, k))})
+    prefixes = {f"{layer} unit {u}": f"act/{layer}/u{u}/" for u in units} or {
+        f"{layer} (mean over units)": f"act/{layer}/"
+    }
+    tracked = {}
+    for name, prefix in prefixes.items():
+        keys = {q: prefix + q for q in PERCENTILES}
+        rows = [
+            {"step": line["step"], **{q: line[k] for q, k in keys.items()}}
+            for line in run.metrics
+            if all(isinstance(line.get(k), (int, float)) for k in keys.values())
+        ]
+        if rows:
+            tracked[name] = rows
+    return tracked
 
 
 def unit_drift(run: Run) -> float | None:
-    """C2's drift score of a run: the mean drift (analysis.stats.drift_score) over the tracked units of
-    the last hidden layer; the layer's averaged percentiles when no unit is tracked."""
-    layers = hidden_layers(run, r"act/([^/]+)/(?:u\d+/)?p50")
-    if not layers:
-        return None
-    layer = layers[-1]
-    units = sorted({m.group(1) for line in run.metrics for k in line
-                    if (m := re.fullmatch(rf"act/{layer}/(u\d+)/p50", k))}, key=lambda u: int(u[1:]))
-    prefixes = [f"act/{layer}/{u}/" for u in units] or [f"act/{layer}/"]
+    """C2's drift score of a run: the mean drift (analysis.stats.drift_score) over its tracked units."""
     total = cfg(run, "train.steps") or max(line["step"] for line in run.metrics)
-    scores = []
-    for prefix in prefixes:
-        lines = [l for l in run.metrics if all(isinstance(l.get(prefix + p), (int, float)) for p in ("p15", "p50", "p85"))]
-        score = drift_score(*([l[prefix + p] for l in lines] for p in ("p15", "p50", "p85")),
-                            [l["step"] for l in lines], total)
-        if score is not None:
-            scores.append(score)
+    scores = [
+        drift_score(*([row[q] for row in rows] for q in PERCENTILES), [row["step"] for row in rows], total)
+        for rows in tracked_units(run).values()
+    ]
+    scores = [score for score in scores if score is not None]
     return float(np.mean(scores)) if scores else None
 
 
@@ -248,15 +297,24 @@ def verdict_c2(runs: list[Run]) -> Verdict:
     numbers = {"BN drift": bn_drift, "no-BN drift": base_drift}
     seeds = min(bn_drift.n, base_drift.n)
     if seeds == 0:
-        return no_runs("C2", bn + base, "no runs with percentile probes (act/<layer>/p15..p85) in both arms at lr_mult=1")
+        return no_runs(
+            "C2", bn + base, "no runs with percentile probes (act/<layer>/p15..p85) in both arms at lr_mult=1"
+        )
     if seeds < MIN_SEEDS:
         outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
     elif bn_drift.mean < base_drift.mean:
         outcome, why = HOLDS, "the percentiles move less with BN"
     else:
         outcome, why = DOES_NOT_HOLD, "the percentiles move at least as much with BN"
-    return verdict("C2", outcome, f"Drift score {bn_drift.mean:.3f} with BN vs {base_drift.mean:.3f} without: {why}.", bn + base, numbers,
-                   ["BN drift", "no-BN drift"], seeds)
+    return verdict(
+        "C2",
+        outcome,
+        f"Drift score {bn_drift.mean:.3f} with BN vs {base_drift.mean:.3f} without: {why}.",
+        bn + base,
+        numbers,
+        ["BN drift", "no-BN drift"],
+        seeds,
+    )
 
 
 # --- C3: learning-rate multipliers ------------------------------------------------------------
@@ -306,9 +364,20 @@ def verdict_c3(runs: list[Run]) -> Verdict:
     elif seeds < MIN_SEEDS:
         outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
     else:
-        outcome, why = HOLDS, f"BN x5 reaches no-BN x1's final accuracy in {ratio_text} fewer steps (paper: 14x), BN x30 trains and no-BN x30 fails"
-    return verdict("C3", outcome, why[0].upper() + why[1:] + ".", runs, numbers,
-                   ["BN x5 step ratio", "BN x30 step ratio", "no-BN x30 diverged"], seeds)
+        outcome, why = (
+            HOLDS,
+            f"BN x5 reaches no-BN x1's final accuracy in {ratio_text} fewer steps (paper: 14x), "
+            "BN x30 trains and no-BN x30 fails",
+        )
+    return verdict(
+        "C3",
+        outcome,
+        why[0].upper() + why[1:] + ".",
+        runs,
+        numbers,
+        ["BN x5 step ratio", "BN x30 step ratio", "no-BN x30 diverged"],
+        seeds,
+    )
 
 
 # --- C4: poor initialization ------------------------------------------------------------------
@@ -329,9 +398,11 @@ def verdict_c4(runs: list[Run]) -> Verdict:
     """C4: no-BN within NEAR_CHANCE of chance; BN everywhere and BN on the logits only at least
     WELL_ABOVE_CHANCE above it; the no-BN pre-activation std at init decreasing layer by layer, the last
     hidden layer's at least SHRINK_ORDERS orders of magnitude below the first's."""
-    arms = {"no-BN": select(runs, bn__placement="none"),
-            "BN everywhere": select(runs, bn__placement="before", bn__layers="all"),
-            "BN last only": select(runs, bn__placement="before", bn__layers="last")}
+    arms = {
+        "no-BN": select(runs, bn__placement="none"),
+        "BN everywhere": select(runs, bn__placement="before", bn__layers="all"),
+        "BN last only": select(runs, bn__placement="before", bn__layers="last"),
+    }
     if any(not finished(a) for a in arms.values()):
         return no_runs("C4", runs, "an arm (no-BN, BN everywhere, BN last only) has no finished runs")
     level = chance(runs)
@@ -351,7 +422,10 @@ def verdict_c4(runs: list[Run]) -> Verdict:
         orders = math.log10(means[0] / means[-1]) if means[-1] > 0 else math.inf
         numbers["no-BN scale shrink (orders of magnitude, first to last)"] = orders
         if not (all(b < a for a, b in zip(means, means[1:])) and orders >= SHRINK_ORDERS):
-            problems.append(f"the no-BN scale shrinks by {orders:.1f} orders of magnitude, not layer by layer by >= {SHRINK_ORDERS:g}")
+            problems.append(
+                f"the no-BN scale at init shrinks by {orders:.1f} orders of magnitude from the first to the last "
+                f"hidden layer (the rule: smaller at every layer and >= {SHRINK_ORDERS:g} orders in all)"
+            )
     seeds = min(a.n for a in accs.values())
     if len(means) < 2:
         outcome, why = INCONCLUSIVE, "no per-layer scale at init (act/<layer>/std at step 0) in the no-BN runs"
@@ -361,9 +435,20 @@ def verdict_c4(runs: list[Run]) -> Verdict:
         outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
     else:
         outcome, why = HOLDS, "no-BN stays at chance while both BN arms train, and the no-BN scale collapses with depth"
-    return verdict("C4", outcome, why[0].upper() + why[1:] + ".", runs, numbers,
-                   ["no-BN final acc", "BN everywhere final acc", "BN last only final acc",
-                    "no-BN scale shrink (orders of magnitude, first to last)"], seeds)
+    return verdict(
+        "C4",
+        outcome,
+        why[0].upper() + why[1:] + ".",
+        runs,
+        numbers,
+        [
+            "no-BN final acc",
+            "BN everywhere final acc",
+            "BN last only final acc",
+            "no-BN scale shrink (orders of magnitude, first to last)",
+        ],
+        seeds,
+    )
 
 
 # --- C5, C8: scale invariance and the bias before BN ------------------------------------------
@@ -402,16 +487,25 @@ def verdict_c5(runs: list[Run]) -> Verdict:
     results = probe_results(finished(bn), "scale_invariance")
     bn_acc, base_acc = accuracy_by_scale(bn), accuracy_by_scale(base)
     if not results or not bn_acc or not base_acc:
-        return no_runs("C5", runs, "no BN runs with the scale_invariance probe, or an arm of the init-scale sweep is missing")
+        return no_runs(
+            "C5", runs, "no BN runs with the scale_invariance probe, or an arm of the init-scale sweep is missing"
+        )
     errors = identity_errors(results)
     failing = [f"{k} at a={a}" for a, e in errors.items() for k, v in e.items() if v > 0]
-    spread = {name: max(v.mean for v in acc.values() if v.mean is not None) - min(v.mean for v in acc.values() if v.mean is not None)
-              for name, acc in (("BN", bn_acc), ("no-BN", base_acc)) if any(v.mean is not None for v in acc.values())}
-    numbers = {"identities failing": len(failing), "BN final acc range over scales": spread.get("BN"),
-               "no-BN final acc range over scales": spread.get("no-BN"),
-               "BN final acc by scale": {f"{s:g}": e for s, e in bn_acc.items()},
-               "no-BN final acc by scale": {f"{s:g}": e for s, e in base_acc.items()},
-               "no-BN runs diverged": len(diverged(base))}
+    spread = {
+        name: max(v.mean for v in acc.values() if v.mean is not None)
+        - min(v.mean for v in acc.values() if v.mean is not None)
+        for name, acc in (("BN", bn_acc), ("no-BN", base_acc))
+        if any(v.mean is not None for v in acc.values())
+    }
+    numbers = {
+        "identities failing": len(failing),
+        "BN final acc range over scales": spread.get("BN"),
+        "no-BN final acc range over scales": spread.get("no-BN"),
+        "BN final acc by scale": {f"{s:g}": e for s, e in bn_acc.items()},
+        "no-BN final acc by scale": {f"{s:g}": e for s, e in base_acc.items()},
+        "no-BN runs diverged": len(diverged(base)),
+    }
     seeds = min([e.n for e in (*bn_acc.values(), *base_acc.values())] or [0])
     problems = []
     if failing:
@@ -425,9 +519,20 @@ def verdict_c5(runs: list[Run]) -> Verdict:
     elif seeds < 1:
         outcome, why = INCONCLUSIVE, "no finished runs at some scale"
     else:
-        outcome, why = HOLDS, f"the identities hold up to eps at every a, and BN's accuracy varies by {spread['BN']:.3f} across scales against the baseline's {spread['no-BN']:.3f}"
-    return verdict("C5", outcome, why[0].upper() + why[1:] + ".", runs, numbers,
-                   ["identities failing", "BN final acc range over scales", "no-BN final acc range over scales"], seeds)
+        outcome, why = (
+            HOLDS,
+            f"the identities hold up to eps at every a, and BN's accuracy varies by {spread['BN']:.3f} across scales "
+            f"against the baseline's {spread['no-BN']:.3f}",
+        )
+    return verdict(
+        "C5",
+        outcome,
+        why[0].upper() + why[1:] + ".",
+        runs,
+        numbers,
+        ["identities failing", "BN final acc range over scales", "no-BN final acc range over scales"],
+        seeds,
+    )
 
 
 def verdict_c8(runs: list[Run]) -> Verdict:
@@ -440,17 +545,37 @@ def verdict_c8(runs: list[Run]) -> Verdict:
         return no_runs("C8", runs, "no BN runs with the scale_invariance probe")
     grad = max(e["grad_norm_ratio"] for e in effects)
     change = max(e["output_change"] for e in effects)
-    with_bias = sorted({str(l) for e in effects for l in (e.get("layers_with_bias") or [])}) \
-        if any(isinstance(e.get("layers_with_bias"), list) for e in effects) else []
-    numbers = {"largest bias grad / weight grad": grad, "largest output change": change,
-               "layers with a bias before BN": ", ".join(with_bias) or "none", "runs": len(effects)}
+    with_bias = (
+        sorted({str(layer) for e in effects for layer in (e.get("layers_with_bias") or [])})
+        if any(isinstance(e.get("layers_with_bias"), list) for e in effects)
+        else []
+    )
+    numbers = {
+        "largest bias grad / weight grad": grad,
+        "largest output change": change,
+        "layers with a bias before BN": ", ".join(with_bias) or "none",
+        "runs": len(effects),
+    }
     if grad <= FLOAT_TOL and change <= FLOAT_TOL and not with_bias:
-        outcome, why = HOLDS, f"both effects are at most {max(grad, change):.1e} (tolerance {FLOAT_TOL:g}) and the models drop that bias"
+        outcome, why = (
+            HOLDS,
+            f"both effects are at most {max(grad, change):.1e} (tolerance {FLOAT_TOL:g}) and the models drop that bias",
+        )
     else:
-        outcome, why = DOES_NOT_HOLD, f"bias effects {grad:.1e} (gradient) and {change:.1e} (output) against a tolerance of {FLOAT_TOL:g}" \
-            + (f"; layers {', '.join(with_bias)} keep a bias" if with_bias else "")
-    return verdict("C8", outcome, why[0].upper() + why[1:] + ".", bn, numbers,
-                   ["largest bias grad / weight grad", "largest output change"], len(effects))
+        outcome, why = (
+            DOES_NOT_HOLD,
+            f"bias effects {grad:.1e} (gradient) and {change:.1e} (output) against a tolerance of {FLOAT_TOL:g}"
+            + (f"; layers {', '.join(with_bias)} keep a bias" if with_bias else ""),
+        )
+    return verdict(
+        "C8",
+        outcome,
+        why[0].upper() + why[1:] + ".",
+        bn,
+        numbers,
+        ["largest bias grad / weight grad", "largest output change"],
+        len(effects),
+    )
 
 
 # --- C6, C9, C10, C13: comparisons over seeds -------------------------------------------------
@@ -510,22 +635,34 @@ def verdict_c6(runs: list[Run]) -> Verdict:
         outcome = HOLDS
     else:
         outcome = INCONCLUSIVE
-    return verdict("C6", outcome, f"By final test accuracy (95% intervals), {summary}.", runs, numbers,
-                   [k for k in numbers if k.endswith("before final acc") or k.endswith("after final acc")], min(seeds))
+    return verdict(
+        "C6",
+        outcome,
+        f"By final test accuracy (95% intervals), {summary}.",
+        runs,
+        numbers,
+        [k for k in numbers if k.endswith("before final acc") or k.endswith("after final acc")],
+        min(seeds),
+    )
 
 
 def paired_gain(with_dropout: list[Run], without: list[Run]) -> Estimate:
     """Final test accuracy with dropout minus without, paired by seed."""
     base = {r.summary.get("seed"): r.summary.get("final_test_acc") for r in without if r.status == "completed"}
-    gains = [r.summary.get("final_test_acc") - base[r.summary.get("seed")] for r in with_dropout
-             if r.status == "completed" and base.get(r.summary.get("seed")) is not None]
+    gains = [
+        r.summary.get("final_test_acc") - base[r.summary.get("seed")]
+        for r in with_dropout
+        if r.status == "completed" and base.get(r.summary.get("seed")) is not None
+    ]
     return mean_interval(gains)
 
 
 def train_test_gap(runs: list[Run]) -> Estimate:
     return mean_interval(
-        last_value(r, "train/acc") - last_value(r, "test/acc") for r in runs
-        if r.status == "completed" and last_value(r, "train/acc") is not None and last_value(r, "test/acc") is not None)
+        last_value(r, "train/acc") - last_value(r, "test/acc")
+        for r in runs
+        if r.status == "completed" and last_value(r, "train/acc") is not None and last_value(r, "test/acc") is not None
+    )
 
 
 def verdict_c9(runs: list[Run]) -> Verdict:
@@ -554,8 +691,9 @@ def verdict_c9(runs: list[Run]) -> Verdict:
         outcome, why = DOES_NOT_HOLD, "dropout helps the BN net at least as much as the unnormalized one"
     else:
         outcome, why = INCONCLUSIVE, "dropout helps the BN net less on average but the intervals overlap"
-    return verdict("C9", outcome, why[0].upper() + why[1:] + ".", runs, numbers,
-                   ["BN dropout gain", "no-BN dropout gain"], seeds)
+    return verdict(
+        "C9", outcome, why[0].upper() + why[1:] + ".", runs, numbers, ["BN dropout gain", "no-BN dropout gain"], seeds
+    )
 
 
 def saturation(run: Run) -> float | None:
@@ -576,15 +714,19 @@ def verdict_c10(runs: list[Run]) -> Verdict:
     |log10(first/last)| (see gradient_imbalance) lower, intervals apart; does not hold if either is no
     lower on average; otherwise inconclusive."""
     bn, base = finished(select(runs, bn__placement="before")), finished(select(runs, bn__placement="none"))
-    numbers = {"BN saturation": mean_interval(map(saturation, bn)),
-               "no-BN saturation": mean_interval(map(saturation, base)),
-               "BN |log10 grad first/last|": mean_interval(map(gradient_imbalance, bn)),
-               "no-BN |log10 grad first/last|": mean_interval(map(gradient_imbalance, base))}
+    numbers = {
+        "BN saturation": mean_interval(map(saturation, bn)),
+        "no-BN saturation": mean_interval(map(saturation, base)),
+        "BN |log10 grad first/last|": mean_interval(map(gradient_imbalance, bn)),
+        "no-BN |log10 grad first/last|": mean_interval(map(gradient_imbalance, base)),
+    }
     seeds = min(e.n for e in numbers.values())
     if seeds == 0:
         return no_runs("C10", runs, "no runs with the saturation and grad_norms probes in both arms")
-    pairs = [("saturation", numbers["BN saturation"], numbers["no-BN saturation"]),
-             ("gradient imbalance", numbers["BN |log10 grad first/last|"], numbers["no-BN |log10 grad first/last|"])]
+    pairs = [
+        ("saturation", numbers["BN saturation"], numbers["no-BN saturation"]),
+        ("gradient imbalance", numbers["BN |log10 grad first/last|"], numbers["no-BN |log10 grad first/last|"]),
+    ]
     worse = [name for name, b, n in pairs if not b.mean < n.mean]
     if seeds < MIN_SEEDS:
         outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
@@ -624,7 +766,9 @@ def verdict_c13(runs: list[Run]) -> Verdict:
         outcome, why = INCONCLUSIVE, f"BN is {gap:.3f} ahead but the intervals overlap"
     else:
         outcome, why = HOLDS, f"the unnormalized net is {gap:.3f} behind BN"
-    return verdict("C13", outcome, why[0].upper() + why[1:] + ".", runs, numbers, ["BN final acc", "no-BN final acc"], seeds)
+    return verdict(
+        "C13", outcome, why[0].upper() + why[1:] + ".", runs, numbers, ["BN final acc", "no-BN final acc"], seeds
+    )
 
 
 # --- C7, C11, C12: end-of-run probes ---------------------------------------------------------
@@ -645,7 +789,9 @@ def verdict_c7(runs: list[Run]) -> Verdict:
             changes = [v for v in result["max_prediction_change"][mode].values() if v is not None]
             accs = [v for v in result["accuracy"][mode].values() if v is not None]
             worst_change = max([worst_change, *changes])
-            if max(changes, default=math.inf) > PREDICTION_TOL or (accs and max(accs) - min(accs) > PREDICTION_TOL * 100):
+            if max(changes, default=math.inf) > PREDICTION_TOL or (
+                accs and max(accs) - min(accs) > PREDICTION_TOL * 100
+            ):
                 problems.append(f"{mode} predictions depend on the test batch")
         gaps.append(result["ema_vs_population"]["accuracy_difference"])
         sizes = sorted(result["accuracy"]["batch"], key=int)
@@ -653,10 +799,12 @@ def verdict_c7(runs: list[Run]) -> Verdict:
         if defined:
             population = result["accuracy"]["population"][sizes[-1]]
             smallest_drops.append(population - result["accuracy"]["batch"][defined[0]])
-    numbers = {"largest ema/population prediction change": worst_change,
-               "ema vs population accuracy difference": mean_interval(gaps),
-               "accuracy lost with batch statistics at the smallest batch": mean_interval(smallest_drops),
-               "runs": len(results)}
+    numbers = {
+        "largest ema/population prediction change": worst_change,
+        "ema vs population accuracy difference": mean_interval(gaps),
+        "accuracy lost with batch statistics at the smallest batch": mean_interval(smallest_drops),
+        "runs": len(results),
+    }
     if max(gaps) > SMALL_MARGIN:
         problems.append(f"ema and population differ by up to {max(gaps):.3f} in accuracy")
     if not smallest_drops or min(smallest_drops) < DEGRADES:
@@ -664,9 +812,14 @@ def verdict_c7(runs: list[Run]) -> Verdict:
     if problems:
         outcome, why = DOES_NOT_HOLD, "; ".join(sorted(set(problems)))
     else:
-        outcome, why = HOLDS, (f"ema and population predictions do not depend on the test batch (largest change "
-                               f"{worst_change:.1e}) and agree within {max(gaps):.3f}; batch statistics lose "
-                               f"{min(smallest_drops):.3f} or more at the smallest batch")
+        outcome, why = (
+            HOLDS,
+            (
+                f"ema and population predictions do not depend on the test batch (largest change "
+                f"{worst_change:.1e}) and agree within {max(gaps):.3f}; batch statistics lose "
+                f"{min(smallest_drops):.3f} or more at the smallest batch"
+            ),
+        )
     return verdict("C7", outcome, why[0].upper() + why[1:] + ".", runs, numbers, list(numbers)[:3], len(results))
 
 
@@ -678,15 +831,21 @@ def verdict_c11(runs: list[Run]) -> Verdict:
         return no_runs("C11", runs, "no runs with the insert_pretrained probe")
     diff = max(r["max_output_difference"] for r in results)
     kept = [r["finetuned"].get("final_test_acc") for r in results]
-    numbers = {"largest output change": diff,
-               "acc before": mean_interval(r["test_acc_before"] for r in results),
-               "acc after insertion": mean_interval(r["test_acc_after_insertion"] for r in results),
-               "acc after fine-tune": mean_interval(kept),
-               "control (no BN) after fine-tune": mean_interval(
-                   (r.get("control_without_bn") or {}).get("final_test_acc") for r in results),
-               "runs": len(results)}
-    lost = [r["test_acc_after_insertion"] - r["finetuned"]["final_test_acc"] for r in results
-            if r["finetuned"].get("final_test_acc") is not None]
+    numbers = {
+        "largest output change": diff,
+        "acc before": mean_interval(r["test_acc_before"] for r in results),
+        "acc after insertion": mean_interval(r["test_acc_after_insertion"] for r in results),
+        "acc after fine-tune": mean_interval(kept),
+        "control (no BN) after fine-tune": mean_interval(
+            (r.get("control_without_bn") or {}).get("final_test_acc") for r in results
+        ),
+        "runs": len(results),
+    }
+    lost = [
+        r["test_acc_after_insertion"] - r["finetuned"]["final_test_acc"]
+        for r in results
+        if r["finetuned"].get("final_test_acc") is not None
+    ]
     problems = []
     if diff > OUTPUT_TOL:
         problems.append(f"insertion changes an output by {diff:.1e} (tolerance {OUTPUT_TOL:g})")
@@ -696,8 +855,15 @@ def verdict_c11(runs: list[Run]) -> Verdict:
         outcome, why = DOES_NOT_HOLD, "; ".join(problems)
     else:
         outcome, why = HOLDS, f"outputs change by at most {diff:.1e} after insertion and fine-tuning keeps the accuracy"
-    return verdict("C11", outcome, why[0].upper() + why[1:] + ".", runs, numbers,
-                   ["largest output change", "acc after insertion", "acc after fine-tune"], len(results))
+    return verdict(
+        "C11",
+        outcome,
+        why[0].upper() + why[1:] + ".",
+        runs,
+        numbers,
+        ["largest output change", "acc after insertion", "acc after fine-tune"],
+        len(results),
+    )
 
 
 def verdict_c12(runs: list[Run]) -> Verdict:
@@ -710,19 +876,48 @@ def verdict_c12(runs: list[Run]) -> Verdict:
     worst_autograd = max(max(r["vs_autograd"].values()) for r in results)
     tolerance = min(r["tolerance"] for r in results)
     gradcheck = all(all(r["gradcheck"].values()) for r in results)
-    numbers = {"largest error vs torch": worst_torch, "largest error vs autograd": worst_autograd,
-               "tolerance": tolerance, "gradcheck passes": gradcheck, "runs": len(results)}
+    numbers = {
+        "largest error vs torch": worst_torch,
+        "largest error vs autograd": worst_autograd,
+        "tolerance": tolerance,
+        "gradcheck passes": gradcheck,
+        "runs": len(results),
+    }
     if worst_torch <= tolerance and worst_autograd <= tolerance and gradcheck:
-        outcome, why = HOLDS, f"every error is at most {max(worst_torch, worst_autograd):.1e} (tolerance {tolerance:g}) and gradcheck passes"
+        outcome, why = (
+            HOLDS,
+            f"every error is at most {max(worst_torch, worst_autograd):.1e} (tolerance {tolerance:g}) "
+            "and gradcheck passes",
+        )
     else:
-        outcome, why = DOES_NOT_HOLD, f"errors up to {max(worst_torch, worst_autograd):.1e} against a tolerance of {tolerance:g}" \
-            + ("" if gradcheck else "; gradcheck fails")
-    return verdict("C12", outcome, why[0].upper() + why[1:] + ".", runs, numbers,
-                   ["largest error vs torch", "largest error vs autograd", "gradcheck passes"], len(results))
+        outcome, why = (
+            DOES_NOT_HOLD,
+            f"errors up to {max(worst_torch, worst_autograd):.1e} against a tolerance of {tolerance:g}"
+            + ("" if gradcheck else "; gradcheck fails"),
+        )
+    return verdict(
+        "C12",
+        outcome,
+        why[0].upper() + why[1:] + ".",
+        runs,
+        numbers,
+        ["largest error vs torch", "largest error vs autograd", "gradcheck passes"],
+        len(results),
+    )
 
 
 VERDICTS: dict[str, Callable[[list[Run]], Verdict]] = {
-    "C1": verdict_c1, "C2": verdict_c2, "C3": verdict_c3, "C4": verdict_c4, "C5": verdict_c5,
-    "C6": verdict_c6, "C7": verdict_c7, "C8": verdict_c8, "C9": verdict_c9, "C10": verdict_c10,
-    "C11": verdict_c11, "C12": verdict_c12, "C13": verdict_c13,
+    "C1": verdict_c1,
+    "C2": verdict_c2,
+    "C3": verdict_c3,
+    "C4": verdict_c4,
+    "C5": verdict_c5,
+    "C6": verdict_c6,
+    "C7": verdict_c7,
+    "C8": verdict_c8,
+    "C9": verdict_c9,
+    "C10": verdict_c10,
+    "C11": verdict_c11,
+    "C12": verdict_c12,
+    "C13": verdict_c13,
 }

@@ -5,6 +5,7 @@
 Reads `<folder>/<experiment>/**` (the runs scripts/reproduce.py made) and, when present,
 `<folder>/reproduce_log.jsonl` (commands and times). Running it twice gives the same files.
 """
+
 from __future__ import annotations
 
 import sys

@@ -1,16 +1,17 @@
 """Real tiny runs, made once for this module: every notebook executes headless against them, and
 scripts/report.py turns them into a report end to end."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import jupytext
 import pytest
+from conftest import ROOT, compose_config
 from nbclient import NotebookClient
 from omegaconf import OmegaConf
 
 from analysis.report import main as report_main
-from conftest import ROOT, compose_config
 from train import run
 
 NOTEBOOKS = sorted((ROOT / "analysis" / "notebooks").glob("*.py"))

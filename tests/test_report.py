@@ -1,14 +1,16 @@
 """scripts/report.py: verdict table, sections, figures, commands and times; the same bytes twice."""
+
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
 
-from analysis.claims import CLAIMS
-from analysis.report import main, write_report
 from conftest import ROOT
 from runfactory import dropout_runs, write_catalogue
+
+from analysis.claims import CLAIMS
+from analysis.report import main, write_report
 
 ONLY = ("fig1_mnist", "test_time_stats", "dropout")
 
@@ -17,19 +19,49 @@ def small_catalogue(root):
     """Three experiments (C1, C2, C7 hold; C9 made not to), a log for two of them, the rest not run."""
     write_catalogue(root, skip=tuple(e for e in {c.experiment for c in CLAIMS} if e not in ONLY))
     dropout_runs(root / "dropout", bn_gain=0.06)
-    log = [{"experiment": "fig1_mnist", "claims": ["C1", "C2"], "command": "python train.py -m experiment=fig1_mnist (first try)",
-            "jobs": 12, "already_complete": 0, "wall_s": 10.0, "returncode": 1, "launcher": "local", "finished_at": "2026-01-01T00:00:00"},
-           {"experiment": "fig1_mnist", "claims": ["C1", "C2"], "command": "python train.py -m experiment=fig1_mnist",
-            "jobs": 12, "already_complete": 4, "wall_s": 125.5, "returncode": 0, "launcher": "local", "finished_at": "2026-01-01T00:05:00"},
-           {"experiment": "dropout", "claims": ["C9"], "command": "python train.py -m experiment=dropout",
-            "jobs": 12, "already_complete": 0, "wall_s": 30.0, "returncode": 0, "launcher": "local", "finished_at": "2026-01-01T00:06:00"}]
+    log = [
+        {
+            "experiment": "fig1_mnist",
+            "claims": ["C1", "C2"],
+            "command": "python train.py -m experiment=fig1_mnist (first try)",
+            "jobs": 12,
+            "already_complete": 0,
+            "wall_s": 10.0,
+            "returncode": 1,
+            "launcher": "local",
+            "finished_at": "2026-01-01T00:00:00",
+        },
+        {
+            "experiment": "fig1_mnist",
+            "claims": ["C1", "C2"],
+            "command": "python train.py -m experiment=fig1_mnist",
+            "jobs": 12,
+            "already_complete": 4,
+            "wall_s": 125.5,
+            "returncode": 0,
+            "launcher": "local",
+            "finished_at": "2026-01-01T00:05:00",
+        },
+        {
+            "experiment": "dropout",
+            "claims": ["C9"],
+            "command": "python train.py -m experiment=dropout",
+            "jobs": 12,
+            "already_complete": 0,
+            "wall_s": 30.0,
+            "returncode": 0,
+            "launcher": "local",
+            "finished_at": "2026-01-01T00:06:00",
+        },
+    ]
     (root / "reproduce_log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in log) + "{cut\n")
     return root
 
 
 def files(root):
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted((root / "figures").glob("*.png"))} | \
-        {"REPORT.md": (root / "REPORT.md").read_bytes()}
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted((root / "figures").glob("*.png"))} | {
+        "REPORT.md": (root / "REPORT.md").read_bytes()
+    }
 
 
 def test_report_twice_gives_the_same_files_and_says_what_it_found(tmp_path, capsys):
@@ -45,13 +77,22 @@ def test_report_twice_gives_the_same_files_and_says_what_it_found(tmp_path, caps
     rows = [line for line in report.splitlines() if line.startswith("| C")]
     assert [row.split()[1] for row in rows[:13]] == [c.id for c in CLAIMS]
     verdicts = {row.split()[1]: row.split("**")[1] for row in rows[:13]}
-    assert verdicts == {"C1": "holds", "C2": "holds", "C7": "holds", "C9": "does not hold",
-                        **{c: "not run" for c in ("C3", "C4", "C5", "C6", "C8", "C10", "C11", "C12", "C13")}}
+    assert verdicts == {
+        "C1": "holds",
+        "C2": "holds",
+        "C7": "holds",
+        "C9": "does not hold",
+        **{c: "not run" for c in ("C3", "C4", "C5", "C6", "C8", "C10", "C11", "C12", "C13")},
+    }
     assert "14x fewer steps" in report  # the source's number beside ours, even when not run
     assert "Did not reproduce:\n\n- C9: Dropout helps the BN net at least as much" in report
     assert "![C1: c1_convergence](figures/c1_convergence.png)" in report
-    assert {"figures/c1_convergence.png", "figures/c2_percentiles.png", "figures/c7_batch_size.png",
-            "figures/c9_dropout.png"} <= set(first)
+    assert {
+        "figures/c1_convergence.png",
+        "figures/c2_percentiles.png",
+        "figures/c7_batch_size.png",
+        "figures/c9_dropout.png",
+    } <= set(first)
     # the last log line per experiment, unknown where there is none, the total, the damaged line
     assert "`python train.py -m experiment=fig1_mnist` | 12 (4) | 2 min 06 s | 0 | local" in report
     assert "first try" not in report
@@ -73,7 +114,8 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys):
         assert main(args) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and len(err.splitlines()) == 1
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "report.py"), str(tmp_path / "missing")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "report.py"), str(tmp_path / "missing")], capture_output=True, text=True
+    )
     assert result.returncode == 2 and result.stderr == f"error: results folder {tmp_path / 'missing'} does not exist\n"
     assert list(tmp_path.iterdir()) == []

@@ -1,12 +1,26 @@
 """Each claim's verdict rule on hand-written run folders that should hold and that should not."""
+
 from __future__ import annotations
 
 import pytest
+from runfactory import (
+    SEEDS,
+    bn_math_result,
+    dropout_runs,
+    fig1_runs,
+    insert_result,
+    lr_runs,
+    placement_runs,
+    poor_init_runs,
+    saturation_runs,
+    scale_runs,
+    step_curve,
+    time_stats_result,
+    write_run,
+)
 
 from analysis.tables import load_all
 from analysis.verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, VERDICTS
-from runfactory import (SEEDS, bn_math_result, dropout_runs, fig1_runs, insert_result, lr_runs, placement_runs,
-                        poor_init_runs, saturation_runs, scale_runs, step_curve, time_stats_result, write_run)
 
 
 def verdict_of(claim, root):
@@ -149,7 +163,9 @@ def test_c8_does_not_hold_when_the_bias_matters_or_remains(tmp_path):
 # --- C6, C9, C10, C13 -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("before, after, expected", [(0.95, 0.90, HOLDS), (0.90, 0.95, DOES_NOT_HOLD), (0.95, 0.9505, INCONCLUSIVE)])
+@pytest.mark.parametrize(
+    "before, after, expected", [(0.95, 0.90, HOLDS), (0.90, 0.95, DOES_NOT_HOLD), (0.95, 0.9505, INCONCLUSIVE)]
+)
 def test_c6_says_which_placement_is_better_or_that_they_tie(tmp_path, before, after, expected):
     placement_runs(tmp_path, before, after)
     v = verdict_of("C6", tmp_path)
@@ -199,20 +215,26 @@ def test_c13_deep_sigmoid(tmp_path, base_final, expected):
 def test_c7_holds_and_not(tmp_path):
     for seed in SEEDS:
         write_run(tmp_path / "a" / str(seed), seed=seed, probes={"test_time_stats": time_stats_result()})
-        write_run(tmp_path / "b" / str(seed), seed=seed, probes={"test_time_stats": time_stats_result(batch_small=0.93)})
+        write_run(
+            tmp_path / "b" / str(seed), seed=seed, probes={"test_time_stats": time_stats_result(batch_small=0.93)}
+        )
     v = verdict_of("C7", tmp_path / "a")
     assert v.verdict == HOLDS, v.explanation
     assert v.numbers["accuracy lost with batch statistics at the smallest batch"].mean == pytest.approx(0.435)
     assert verdict_of("C7", tmp_path / "b").verdict == DOES_NOT_HOLD
 
 
-@pytest.mark.parametrize("difference, finetuned, expected", [(4e-6, 0.97, HOLDS), (0.1, 0.97, DOES_NOT_HOLD), (4e-6, 0.90, DOES_NOT_HOLD)])
+@pytest.mark.parametrize(
+    "difference, finetuned, expected", [(4e-6, 0.97, HOLDS), (0.1, 0.97, DOES_NOT_HOLD), (4e-6, 0.90, DOES_NOT_HOLD)]
+)
 def test_c11(tmp_path, difference, finetuned, expected):
     write_run(tmp_path / "0", bn="none", probes={"insert_pretrained": insert_result(difference, finetuned)})
     assert verdict_of("C11", tmp_path).verdict == expected
 
 
-@pytest.mark.parametrize("error, gradcheck, expected", [(1e-7, True, HOLDS), (1e-3, True, DOES_NOT_HOLD), (1e-7, False, DOES_NOT_HOLD)])
+@pytest.mark.parametrize(
+    "error, gradcheck, expected", [(1e-7, True, HOLDS), (1e-3, True, DOES_NOT_HOLD), (1e-7, False, DOES_NOT_HOLD)]
+)
 def test_c12(tmp_path, error, gradcheck, expected):
     write_run(tmp_path / "0", probes={"bn_math": bn_math_result(error, gradcheck)})
     assert verdict_of("C12", tmp_path).verdict == expected

@@ -42,7 +42,9 @@ print(f"{len(fig1)} runs in fig1_mnist/")
 # %%
 panels = percentile_panels(fig1)
 if panels:
-    display(Image(plots.percentile_bands(panels, FIGURES / "fig1bc.png", "Input to one sigmoid of the last hidden layer")))
+    display(
+        Image(plots.percentile_bands(panels, FIGURES / "fig1bc.png", "Input to one sigmoid of the last hidden layer"))
+    )
 for run in finished(select(fig1, optim__lr_mult=1)):
     print(run.path.name, "drift score:", unit_drift(run))
 
@@ -57,8 +59,16 @@ for placement, label in (("none", "no BN"), ("before", "BN before")):
     layers = hidden_layers(arm[0], r"sat/([^/]+)") if arm else []
     curves = {f"{label}, {layer}": arm_curve(arm, f"sat/{layer}") for layer in layers}
     if curves:
-        display(Image(plots.convergence(curves, FIGURES / f"saturation_{placement}.png", f"Saturated fraction, {label}",
-                                        ylabel="saturated fraction")))
+        display(
+            Image(
+                plots.convergence(
+                    curves,
+                    FIGURES / f"saturation_{placement}.png",
+                    f"Saturated fraction, {label}",
+                    ylabel="saturated fraction",
+                )
+            )
+        )
 
 # %% [markdown]
 # ## Pre-activation scale by depth at initialization (C4 and the Fig. 1 net)
@@ -68,9 +78,16 @@ poor = load_all(RESULTS / "poor_init")
 scales = {label: scale_by_depth(finished(arm)) for label, arm in c4_arms(poor).items()}
 scales = {k: v for k, v in scales.items() if v}
 if scales:
-    display(Image(plots.scale_by_depth(scales, FIGURES / "poor_init_scale.png", "Poor init: pre-activation std at step 0")))
-fig1_scales = {label: scale_by_depth(finished(select(fig1, bn__placement=p))) for p, label in (("none", "no BN"), ("before", "BN before"))}
+    display(
+        Image(plots.scale_by_depth(scales, FIGURES / "poor_init_scale.png", "Poor init: pre-activation std at step 0"))
+    )
+fig1_scales = {
+    label: scale_by_depth(finished(select(fig1, bn__placement=p)))
+    for p, label in (("none", "no BN"), ("before", "BN before"))
+}
 fig1_scales = {k: v for k, v in fig1_scales.items() if v}
 if fig1_scales:
-    display(Image(plots.scale_by_depth(fig1_scales, FIGURES / "fig1_scale.png", "Fig. 1 net: pre-activation std at step 0")))
+    display(
+        Image(plots.scale_by_depth(fig1_scales, FIGURES / "fig1_scale.png", "Fig. 1 net: pre-activation std at step 0"))
+    )
 print({label: {layer: e.mean for layer, e in layers.items()} for label, layers in {**scales, **fig1_scales}.items()})

@@ -32,9 +32,18 @@ from analysis.report import NOT_RUN, evaluate
 from analysis.verdicts import format_number
 
 results = evaluate(RESULTS)  # no figures: see the report or the other notebooks
-pd.DataFrame([{"claim": r.claim.id, "verdict": r.outcome, "seeds": r.verdict.seeds if r.verdict else None,
-               "data": r.verdict.dataset if r.verdict else None, "key numbers": r.verdict.key_numbers() if r.verdict else ""}
-              for r in results])
+pd.DataFrame(
+    [
+        {
+            "claim": r.claim.id,
+            "verdict": r.outcome,
+            "seeds": r.verdict.seeds if r.verdict else None,
+            "data": r.verdict.dataset if r.verdict else None,
+            "key numbers": r.verdict.key_numbers() if r.verdict else "",
+        }
+        for r in results
+    ]
+)
 
 # %% [markdown]
 # ## Each claim: its rule, the verdict and every number it rests on

@@ -46,13 +46,19 @@ def fig1_curves(runs: list[Run], lr_mult: float = 1) -> dict[str, pd.DataFrame]:
     }
 
 
-def lr_mult_curves(runs: list[Run], placement: str) -> dict[str, pd.DataFrame]:
-    mults = sorted({cfg(r, "optim.lr_mult") for r in select(runs, bn__placement=placement)})
-    return {
-        f"{ARM_LABELS[placement]}, lr x{m:g}": arm_curve(select(runs, bn__placement=placement, optim__lr_mult=m))
-        for m in mults
-        if finished(select(runs, bn__placement=placement, optim__lr_mult=m))
-    }
+def lr_mult_curves(runs: list[Run]) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
+    """Mean curves per arm (no BN, BN) and lr multiplier, with styles: one color per arm, one line style
+    per multiplier."""
+    curves, styles = {}, {}
+    for color, placement in zip(plots.COLORS, ("none", "before")):
+        arm = select(runs, bn__placement=placement)
+        mults = sorted({cfg(r, "optim.lr_mult") for r in arm})
+        for linestyle, mult in zip(("-", "--", ":", "-."), mults):
+            if finished(select(arm, optim__lr_mult=mult)):
+                label = f"{ARM_LABELS[placement]}, lr x{mult:g}"
+                curves[label] = arm_curve(select(arm, optim__lr_mult=mult))
+                styles[label] = {"color": color, "linestyle": linestyle}
+    return curves, styles
 
 
 def tracked_unit(run: Run) -> tuple[str, pd.DataFrame] | None:
@@ -89,10 +95,10 @@ def figures_fig1(runs, folder, claim) -> list[Path]:
                     "Fig. 1a: test accuracy at lr x1 (mean, 95% band)",
                 )
             )
-        tuned = {**lr_mult_curves(runs, "none"), **lr_mult_curves(runs, "before")}
-        if len(tuned) > 2:
+        grid, styles = lr_mult_curves(runs)
+        if len(grid) > 2:
             out.append(
-                plots.convergence(tuned, Path(folder) / "c1_lr_grid.png", "Each arm at every lr multiplier of its grid")
+                plots.convergence(grid, Path(folder) / "c1_lr_grid.png", "Each arm over its lr grid", styles=styles)
             )
     elif percentile_panels(runs):
         out.append(
@@ -131,10 +137,8 @@ def figures_c3(runs, folder) -> list[Path]:
             arms, Path(folder) / "c3_steps_by_lr.png", f"Steps to reach no-BN x1's final accuracy ({target:.3f})", total
         )
     ]
-    curves_all = {**lr_mult_curves(runs, "none"), **lr_mult_curves(runs, "before")}
-    out.append(
-        plots.convergence(curves_all, Path(folder) / "c3_curves.png", "Test accuracy per learning-rate multiplier")
-    )
+    grid, styles = lr_mult_curves(runs)
+    out.append(plots.convergence(grid, Path(folder) / "c3_curves.png", "Test accuracy per lr multiplier", styles=styles))
     return out
 
 

@@ -35,20 +35,23 @@ def _error(estimate: Estimate) -> tuple[float, float]:
     return (estimate.mean - estimate.low, estimate.high - estimate.mean)
 
 
-def convergence(curves: dict[str, pd.DataFrame], path, title: str = "", ylabel: str = "test accuracy") -> Path:
-    """Fig. 1a: mean curve per arm with its 95% band. curves: label -> analysis.stats.curve_interval frame."""
+def convergence(
+    curves: dict[str, pd.DataFrame], path, title: str = "", ylabel: str = "test accuracy", styles: dict | None = None
+) -> Path:
+    """Fig. 1a: mean curve per arm with its 95% band. curves: label -> analysis.stats.curve_interval frame;
+    styles: label -> {"color": ..., "linestyle": ...} (default: one color per curve, solid)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for color, (label, frame) in zip(COLORS, curves.items()):
-        ax.plot(
-            frame["step"], frame["mean"], color=color, label=f"{label} (n={int(frame['n'].max()) if len(frame) else 0})"
-        )
+        style = {"color": color, "linestyle": "-", **(styles or {}).get(label, {})}
+        n = int(frame["n"].max()) if len(frame) else 0
+        ax.plot(frame["step"], frame["mean"], label=f"{label} (n={n})", **style)
         band = frame.dropna(subset=["low", "high"])
-        ax.fill_between(band["step"], band["low"], band["high"], color=color, alpha=0.2, linewidth=0)
+        ax.fill_between(band["step"], band["low"], band["high"], color=style["color"], alpha=0.2, linewidth=0)
     ax.set_xlabel("SGD steps")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best", fontsize="small")
     return _save(fig, path)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
+from scipy.special import stdtrit  # Student-t quantile; lighter to import than scipy.stats
 
 CONFIDENCE = 0.95
 PERCENTILES = ("p15", "p50", "p85")
@@ -53,7 +53,7 @@ def mean_interval(values, confidence: float = CONFIDENCE) -> Estimate:
     mean = float(xs.mean())
     if len(xs) == 1:
         return Estimate(mean, None, None, 1)
-    half = float(scipy_stats.t.ppf(0.5 + confidence / 2, len(xs) - 1) * xs.std(ddof=1) / math.sqrt(len(xs)))
+    half = float(stdtrit(len(xs) - 1, 0.5 + confidence / 2) * xs.std(ddof=1) / math.sqrt(len(xs)))
     return Estimate(mean, mean - half, mean + half, len(xs))
 
 

@@ -59,15 +59,16 @@ for settings, rows in group_by_settings(table) if table is not None else []:
 # ## Each arm over its learning-rate grid, and the lr_multiplier experiment (C3)
 
 # %%
-grid = {**lr_mult_curves(fig1, "none"), **lr_mult_curves(fig1, "before")}
+grid, styles = lr_mult_curves(fig1)
 if grid:
-    display(Image(plots.convergence(grid, FIGURES / "fig1_grid.png", "Fig. 1 net over its lr grid")))
+    display(Image(plots.convergence(grid, FIGURES / "fig1_grid.png", "Fig. 1 net over its lr grid", styles=styles)))
 
 lr_runs = load_all(RESULTS / "lr_multiplier")
 print(f"{len(lr_runs)} runs in lr_multiplier/")
-lr_grid = {**lr_mult_curves(lr_runs, "none"), **lr_mult_curves(lr_runs, "before")}
+lr_grid, styles = lr_mult_curves(lr_runs)
 if lr_grid:
-    display(Image(plots.convergence(lr_grid, FIGURES / "lr_multiplier.png", "Test accuracy per lr multiplier")))
+    title = "Test accuracy per lr multiplier"
+    display(Image(plots.convergence(lr_grid, FIGURES / "lr_multiplier.png", title, styles=styles)))
 arms, target = lr_steps(lr_runs)
 if arms:
     print("steps to reach no-BN x1's final accuracy:", arms)

@@ -138,7 +138,9 @@ def figures_c3(runs, folder) -> list[Path]:
         )
     ]
     grid, styles = lr_mult_curves(runs)
-    out.append(plots.convergence(grid, Path(folder) / "c3_curves.png", "Test accuracy per lr multiplier", styles=styles))
+    out.append(
+        plots.convergence(grid, Path(folder) / "c3_curves.png", "Test accuracy per lr multiplier", styles=styles)
+    )
     return out
 
 
@@ -339,20 +341,17 @@ def figures_c12(runs, folder) -> list[Path]:
 
 
 def figures_c13(runs, folder) -> list[Path]:
-    accs = {ARM_LABELS[p]: final_acc(select(runs, bn__placement=p)) for p in ("none", "before")}
-    if not any(e.mean is not None for e in accs.values()):
+    mults = sorted({cfg(r, "optim.lr_mult") or 1 for r in runs})
+    groups = {
+        ARM_LABELS[p]: {f"lr x{m:g}": final_acc(select(runs, bn__placement=p, optim__lr_mult=m)) for m in mults}
+        for p in ("none", "before")
+    }
+    if not any(e.mean is not None for g in groups.values() for e in g.values()):
         return []
     level = 1 / (cfg(runs[0], "dataset.classes") or 10)
-    return [
-        plots.point_chart(
-            {"final test accuracy": accs},
-            Path(folder) / "c13_depth.png",
-            "final test accuracy",
-            "Deep sigmoid MLP",
-            reference=level,
-            reference_label="chance",
-        )
-    ]
+    path = Path(folder) / "c13_depth.png"
+    title = "Deep sigmoid MLP: final accuracy per lr multiplier"
+    return [plots.point_chart(groups, path, "final test accuracy", title, reference=level, reference_label="chance")]
 
 
 FIGURES: dict[str, Callable[[list[Run], Path], list[Path]]] = {

@@ -202,13 +202,23 @@ def compare_convergence(bn: list[Run], base: list[Run]) -> dict:
 
 
 def best_lr_mult(runs: list[Run]) -> float | None:
-    """The lr_mult with the best mean final test accuracy; settings with a diverged run are not candidates."""
-    scores = {}
-    for mult in sorted({cfg(r, "optim.lr_mult") for r in runs if cfg(r, "optim.lr_mult") is not None}):
-        arm = select(runs, optim__lr_mult=mult)
-        if arm and not diverged(arm) and final_acc(arm).mean is not None:
-            scores[mult] = final_acc(arm).mean
-    return max(scores, key=lambda m: (scores[m], -m)) if scores else None
+    """The lr_mult with the best mean final test accuracy. Settings with a diverged run are not candidates
+    unless every setting has one."""
+    mults = sorted({cfg(r, "optim.lr_mult") for r in runs if cfg(r, "optim.lr_mult") is not None})
+    scores = {m: final_acc(select(runs, optim__lr_mult=m)).mean for m in mults}
+    scores = {m: score for m, score in scores.items() if score is not None}
+    stable = {m: score for m, score in scores.items() if not diverged(select(runs, optim__lr_mult=m))}
+    candidates = stable or scores
+    return max(candidates, key=lambda m: (candidates[m], -m)) if candidates else None
+
+
+def tuned(arm: list[Run]) -> tuple[list[Run], float | None]:
+    """An arm's runs at its best lr_mult (best_lr_mult), and that multiplier; the arm as it is when it
+    has one setting only."""
+    if len({cfg(r, "optim.lr_mult") for r in arm}) <= 1:
+        return arm, None
+    best = best_lr_mult(arm)
+    return (select(arm, optim__lr_mult=best), best) if best is not None else (arm, None)
 
 
 def verdict_c1(runs: list[Run]) -> Verdict:
@@ -419,12 +429,15 @@ def verdict_c4(runs: list[Run]) -> Verdict:
             problems.append(f"{name} does not train well above chance")
     means = [v.mean for v in scales.values()]
     if len(means) >= 2:
-        orders = math.log10(means[0] / means[-1]) if means[-1] > 0 else math.inf
+        if means[0] <= 0:
+            orders = 0.0
+        else:  # a scale that underflowed to 0 has shrunk away entirely
+            orders = math.log10(means[0] / means[-1]) if means[-1] > 0 else math.inf
         numbers["no-BN scale shrink (orders of magnitude, first to last)"] = orders
-        if not (all(b < a for a, b in zip(means, means[1:])) and orders >= SHRINK_ORDERS):
+        if not (all(b <= a for a, b in zip(means, means[1:])) and orders >= SHRINK_ORDERS):
             problems.append(
                 f"the no-BN scale at init shrinks by {orders:.1f} orders of magnitude from the first to the last "
-                f"hidden layer (the rule: smaller at every layer and >= {SHRINK_ORDERS:g} orders in all)"
+                f"hidden layer (the rule: no larger at any layer and >= {SHRINK_ORDERS:g} orders in all)"
             )
     seeds = min(a.n for a in accs.values())
     if len(means) < 2:
@@ -538,22 +551,18 @@ def verdict_c5(runs: list[Run]) -> Verdict:
 def verdict_c8(runs: list[Run]) -> Verdict:
     """C8: in every BN run of the scale_invariance experiment, the bias gradient relative to the weight
     gradient and the relative output change for a shifted bias are at most FLOAT_TOL, and no layer
-    feeding BN has a bias (when the probe reports `layers_with_bias`)."""
+    feeding BN has a bias (the probe's `layers_with_bias`, a count)."""
     bn = finished(select(runs, bn__placement="before"))
     effects = [r["bias_before_bn"] for r in probe_results(bn, "scale_invariance") if "bias_before_bn" in r]
     if not effects:
         return no_runs("C8", runs, "no BN runs with the scale_invariance probe")
     grad = max(e["grad_norm_ratio"] for e in effects)
     change = max(e["output_change"] for e in effects)
-    with_bias = (
-        sorted({str(layer) for e in effects for layer in (e.get("layers_with_bias") or [])})
-        if any(isinstance(e.get("layers_with_bias"), list) for e in effects)
-        else []
-    )
+    with_bias = max(int(e.get("layers_with_bias") or 0) for e in effects)
     numbers = {
         "largest bias grad / weight grad": grad,
         "largest output change": change,
-        "layers with a bias before BN": ", ".join(with_bias) or "none",
+        "layers with a bias before BN (most in a run)": with_bias,
         "runs": len(effects),
     }
     if grad <= FLOAT_TOL and change <= FLOAT_TOL and not with_bias:
@@ -565,7 +574,7 @@ def verdict_c8(runs: list[Run]) -> Verdict:
         outcome, why = (
             DOES_NOT_HOLD,
             f"bias effects {grad:.1e} (gradient) and {change:.1e} (output) against a tolerance of {FLOAT_TOL:g}"
-            + (f"; layers {', '.join(with_bias)} keep a bias" if with_bias else ""),
+            + (f"; {with_bias} layer(s) feeding BN keep a bias" if with_bias else ""),
         )
     return verdict(
         "C8",
@@ -742,13 +751,15 @@ def verdict_c10(runs: list[Run]) -> Verdict:
 def verdict_c13(runs: list[Run]) -> Verdict:
     """C13: the deep sigmoid net with BN trains (mean final accuracy at least WELL_ABOVE_CHANCE above
     chance) and without BN is near chance (within NEAR_CHANCE) or far behind (BN ahead by at least
-    FAR_BEHIND, intervals apart)."""
-    bn, base = select(runs, bn__placement="before"), select(runs, bn__placement="none")
+    FAR_BEHIND, intervals apart). With an lr grid, each arm is taken at its tuned lr_mult (see tuned)."""
+    (bn, bn_mult), (base, base_mult) = (tuned(select(runs, bn__placement=p)) for p in ("before", "none"))
     if not finished(bn) or not finished(base):
         return no_runs("C13", runs, "no finished runs with and without BN")
     level = chance(runs)
     b, n = final_acc(bn), final_acc(base)
     numbers = {"BN final acc": b, "no-BN final acc": n, "chance": level, "no-BN runs diverged": len(diverged(base))}
+    if bn_mult is not None or base_mult is not None:
+        numbers["tuned lr_mult (BN, no-BN)"] = f"x{bn_mult or 1:g}, x{base_mult or 1:g}"
     seeds = min(b.n, len(finished(base)))
     bn_trains = not diverged(bn) and b.mean is not None and b.mean >= level + WELL_ABOVE_CHANCE
     base_acc = n.mean if n.mean is not None else level  # every no-BN run diverged: it learned nothing usable

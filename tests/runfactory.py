@@ -167,7 +167,7 @@ def identities(grad_weight_error=0.00015):
     }
 
 
-def scale_runs(root, grad_weight_error=0.00015, bias_effect=1e-15, bn_spread=0.01, layers_with_bias=()):
+def scale_runs(root, grad_weight_error=0.00015, bias_effect=1e-15, bn_spread=0.01, layers_with_bias=0):
     scales = (1e-4, 1e-2, 1.0)
     for seed in SEEDS:
         for i, scale in enumerate(scales):
@@ -178,7 +178,7 @@ def scale_runs(root, grad_weight_error=0.00015, bias_effect=1e-15, bn_spread=0.0
                     "bias_before_bn": {
                         "grad_norm_ratio": bias_effect,
                         "output_change": bias_effect,
-                        "layers_with_bias": list(layers_with_bias),
+                        "layers_with_bias": layers_with_bias,
                     },
                 }
             }

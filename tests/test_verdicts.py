@@ -155,7 +155,7 @@ def test_c8_holds_when_the_bias_does_nothing(tmp_path):
 
 def test_c8_does_not_hold_when_the_bias_matters_or_remains(tmp_path):
     scale_runs(tmp_path / "a", bias_effect=0.3)
-    scale_runs(tmp_path / "b", layers_with_bias=("fc1",))
+    scale_runs(tmp_path / "b", layers_with_bias=1)
     assert verdict_of("C8", tmp_path / "a").verdict == DOES_NOT_HOLD
     assert verdict_of("C8", tmp_path / "b").verdict == DOES_NOT_HOLD
 
@@ -244,3 +244,27 @@ def test_every_claim_without_runs_is_inconclusive(tmp_path):
     for claim, rule in VERDICTS.items():
         v = rule([])
         assert v.verdict == INCONCLUSIVE and v.claim == claim
+
+
+@pytest.mark.parametrize("base_x5, expected", [(0.1, HOLDS), (0.89, DOES_NOT_HOLD)])
+def test_c13_takes_each_arm_at_its_tuned_lr(tmp_path, base_x5, expected):
+    for seed in SEEDS:
+        for mult, bn_final, base_final in ((1, 0.9, 0.1), (5, 0.95, base_x5)):
+            j = 0.001 * seed
+            write_run(
+                tmp_path / f"bn{mult}_{seed}",
+                seed=seed,
+                bn="before",
+                lr_mult=mult,
+                acc=step_curve(0.1, bn_final, 100, j),
+            )
+            write_run(
+                tmp_path / f"no{mult}_{seed}",
+                seed=seed,
+                bn="none",
+                lr_mult=mult,
+                acc=step_curve(0.1, base_final, 100, j),
+            )
+    v = verdict_of("C13", tmp_path)
+    assert v.verdict == expected and v.numbers["BN final acc"].mean == pytest.approx(0.951)
+    assert v.numbers["tuned lr_mult (BN, no-BN)"] == ("x5, x1" if base_x5 == 0.1 else "x5, x5")

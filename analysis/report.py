@@ -164,9 +164,10 @@ def method_section() -> list[str]:
   of training, the range (max - min) of each of the 15/50/85th percentiles of the sigmoid's input,
   divided by the mean 15-85 spread, averaged over the three percentiles, then over units and seeds.
 - Tolerances: identities {r.FLOAT_TOL:g} + {r.EPS_MARGIN:g} x the error BN's eps explains, accuracy range
-  over init scales {r.VARIES_LITTLE:g} (C5); bias effects {r.FLOAT_TOL:g} (C8); predictions {r.PREDICTION_TOL:g},
-  ema vs population {r.SMALL_MARGIN:g}, small-batch loss {r.DEGRADES:g} (C7); output change after inserting BN
-  {r.OUTPUT_TOL:g}, accuracy kept within {r.KEEPS:g} (C11); no-BN far behind: {r.FAR_BEHIND:g} (C13).
+  over init scales {r.VARIES_LITTLE:g} (C5); bias effects {r.FLOAT_TOL:g} (C8); predictions {r.PREDICTION_TOL:g}
+  and accuracy {r.ACCURACY_TOL:g} across test batches, ema vs population {r.SMALL_MARGIN:g}, small-batch loss
+  {r.DEGRADES:g} (C7); output change after inserting BN {r.OUTPUT_TOL:g}, accuracy kept within {r.KEEPS:g} (C11);
+  no-BN far behind: {r.FAR_BEHIND:g} (C13).
 """
     return text.splitlines() + [""]
 

@@ -76,24 +76,18 @@ def percentile_bands(panels: dict[str, pd.DataFrame], path, title: str = "") -> 
 
 
 def scale_by_depth(arms: dict[str, dict[str, Estimate]], path, title: str = "") -> Path:
-    """C4: pre-activation std at step 0 per hidden layer (depth order), log y. arms: label -> layer -> estimate."""
+    """C4: pre-activation std at step 0 per hidden layer (depth order), mean over seeds, log y.
+    arms: label -> layer -> estimate. No interval bars: a t-interval reaching below 0 has no place on a
+    log axis, and the seeds differ by far less than the orders of magnitude this figure shows."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for color, (label, layers) in zip(COLORS, arms.items()):
+    markers = ("o", "s", "^", "D")
+    for color, marker, (label, layers) in zip(COLORS, markers, arms.items()):
         names = list(layers)
-        means = [layers[n].mean for n in names]
-        ax.errorbar(
-            range(len(names)),
-            means,
-            yerr=list(zip(*[_error(layers[n]) for n in names])) if names else None,
-            marker="o",
-            color=color,
-            label=label,
-            capsize=3,
-        )
+        ax.plot(range(len(names)), [layers[n].mean for n in names], marker=marker, color=color, label=label)
         ax.set_xticks(range(len(names)), names)
     ax.set_yscale("log")
     ax.set_xlabel("hidden layer (input side first)")
-    ax.set_ylabel("pre-activation std at initialization")
+    ax.set_ylabel("std of the nonlinearity's input at step 0")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend()

@@ -13,7 +13,8 @@ numbers it rests on and one sentence saying why. How the catalogue's words becom
 - "Chance" is 1 / number of classes; "at chance" is within NEAR_CHANCE of it; "trains well above
   chance" is a mean final accuracy at least WELL_ABOVE_CHANCE above it.
 - The learning rate of Fig. 1 is `optim.lr_mult=1`; an arm's tuned setting is the lr_mult of its grid
-  with the best mean final test accuracy (settings where any run diverged are not candidates).
+  with the best mean final test accuracy (settings where a run diverged are not candidates, unless all
+  have one).
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ def final_acc(runs: list[Run]) -> Estimate:
 
 
 def chance(runs: list[Run]) -> float:
+    """1 / classes of the runs' data set (1/10 when the runs disagree or do not say)."""
     classes = {cfg(r, "dataset.classes") for r in runs if cfg(r, "dataset.classes")}
     return 1.0 / (classes.pop() if len(classes) == 1 else 10)
 
@@ -424,10 +426,14 @@ def verdict_c4(runs: list[Run]) -> Verdict:
     numbers["no-BN scale at init by layer"] = {k: v.mean for k, v in scales.items()}
     problems = []
     if accs["no-BN"].mean is None or abs(accs["no-BN"].mean - level) > NEAR_CHANCE:
-        problems.append("no-BN does not stay at chance")
+        problems.append(
+            f"no-BN ends at {format_number(accs['no-BN'].mean)}, not within {NEAR_CHANCE:g} of chance ({level:.3f})"
+        )
     for name in ("BN everywhere", "BN last only"):
         if diverged(arms[name]) or accs[name].mean is None or accs[name].mean < level + WELL_ABOVE_CHANCE:
-            problems.append(f"{name} does not train well above chance")
+            problems.append(
+                f"{name} ends at {format_number(accs[name].mean)}, not {WELL_ABOVE_CHANCE:g} above chance ({level:.3f})"
+            )
     means = [v.mean for v in scales.values()]
     if len(means) >= 2:
         if means[0] <= 0:
@@ -693,14 +699,15 @@ def verdict_c9(runs: list[Run]) -> Verdict:
     if seeds == 0:
         return no_runs("C9", runs, "no seed with both dropout 0 and 0.5 finished in both arms")
     bn, base = gains["BN"], gains["no-BN"]
+    shown = f"(gain {bn.mean:+.3f} with BN, {base.mean:+.3f} without)"
     if seeds < MIN_SEEDS:
         outcome, why = INCONCLUSIVE, f"too few paired seeds ({seeds})"
     elif base.apart_above(bn):
-        outcome, why = HOLDS, "dropout helps the BN net less than the unnormalized one (intervals apart)"
+        outcome, why = HOLDS, f"dropout helps the BN net less than the unnormalized one {shown}, intervals apart"
     elif bn.mean >= base.mean:
-        outcome, why = DOES_NOT_HOLD, "dropout helps the BN net at least as much as the unnormalized one"
+        outcome, why = DOES_NOT_HOLD, f"dropout helps the BN net at least as much as the unnormalized one {shown}"
     else:
-        outcome, why = INCONCLUSIVE, "dropout helps the BN net less on average but the intervals overlap"
+        outcome, why = INCONCLUSIVE, f"dropout helps the BN net less on average {shown} but the intervals overlap"
     return verdict(
         "C9", outcome, why[0].upper() + why[1:] + ".", runs, numbers, ["BN dropout gain", "no-BN dropout gain"], seeds
     )
@@ -737,7 +744,7 @@ def verdict_c10(runs: list[Run]) -> Verdict:
         ("saturation", numbers["BN saturation"], numbers["no-BN saturation"]),
         ("gradient imbalance", numbers["BN |log10 grad first/last|"], numbers["no-BN |log10 grad first/last|"]),
     ]
-    worse = [name for name, b, n in pairs if not b.mean < n.mean]
+    worse = [f"{name} ({b.mean:.3g} vs {n.mean:.3g} without)" for name, b, n in pairs if not b.mean < n.mean]
     if seeds < MIN_SEEDS:
         outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
     elif worse:
@@ -769,7 +776,7 @@ def verdict_c13(runs: list[Run]) -> Verdict:
     if seeds < MIN_SEEDS:
         outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
     elif not bn_trains:
-        outcome, why = DOES_NOT_HOLD, "the BN net does not train well above chance"
+        outcome, why = DOES_NOT_HOLD, f"the BN net ends at {format_number(b.mean)}, not well above chance ({level:.3f})"
     elif near:
         outcome, why = HOLDS, "the BN net trains while the unnormalized one stays at chance"
     elif gap < FAR_BEHIND:
@@ -802,9 +809,7 @@ def verdict_c7(runs: list[Run]) -> Verdict:
             changes = [v for v in result["max_prediction_change"][mode].values() if v is not None]
             accs = [v for v in result["accuracy"][mode].values() if v is not None]
             worst_change = max([worst_change, *changes])
-            if max(changes, default=math.inf) > PREDICTION_TOL or (
-                accs and max(accs) - min(accs) > ACCURACY_TOL
-            ):
+            if max(changes, default=math.inf) > PREDICTION_TOL or (accs and max(accs) - min(accs) > ACCURACY_TOL):
                 problems.append(f"{mode} predictions depend on the test batch")
         gaps.append(result["ema_vs_population"]["accuracy_difference"])
         sizes = sorted(result["accuracy"]["batch"], key=int)
@@ -819,7 +824,7 @@ def verdict_c7(runs: list[Run]) -> Verdict:
         "runs": len(results),
     }
     if max(gaps) > SMALL_MARGIN:
-        problems.append(f"ema and population differ by up to {max(gaps):.3f} in accuracy")
+        problems.append(f"running averages and population statistics differ by up to {max(gaps):.3f} in accuracy")
     if not smallest_drops or min(smallest_drops) < DEGRADES:
         problems.append("batch statistics do not degrade at small test batches")
     if problems:

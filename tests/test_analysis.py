@@ -165,3 +165,11 @@ def test_docs_claims_md_is_the_rendered_registry():
     assert "14x fewer steps" in text and "../shared" not in text
     assert all((DOCS_FILE.parent / "notes").glob(f"{n:03d}_*.txt") for n in range(4))
     assert experiments_for(["C2", "C1", "C8"]) == ["fig1_mnist", "scale_invariance"]
+
+
+def test_a_diverged_run_keeps_its_curve_up_to_the_divergence_and_no_null_rows(tmp_path):
+    write_run(tmp_path / "a", steps=400, eval_every=100, diverged_at=300)
+    table = curves(load_all(tmp_path))
+    assert set(table["status"]) == {"diverged"} and not table.isna().any().any()
+    assert sorted(table[table.metric == "test/acc"]["step"]) == [0, 100, 200]
+    assert 300 not in set(table["step"])  # the line logged a null loss: no row

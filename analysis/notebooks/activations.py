@@ -90,4 +90,6 @@ if fig1_scales:
     display(
         Image(plots.scale_by_depth(fig1_scales, FIGURES / "fig1_scale.png", "Fig. 1 net: pre-activation std at step 0"))
     )
-print({label: {layer: e.mean for layer, e in layers.items()} for label, layers in {**scales, **fig1_scales}.items()})
+for experiment, arms in (("poor_init", scales), ("fig1_mnist", fig1_scales)):
+    for label, layers in arms.items():
+        print(experiment, label, {layer: f"{e.mean:.2e}" for layer, e in layers.items()})

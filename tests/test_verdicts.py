@@ -101,8 +101,14 @@ def test_c3_does_not_hold_when_bn_x30_diverges(tmp_path):
 
 
 def test_c3_does_not_hold_when_no_bn_x30_trains_fine(tmp_path):
-    lr_runs(tmp_path, base_x30_fine=True)
+    lr_runs(tmp_path, base_x30_final=0.92)
     assert verdict_of("C3", tmp_path).verdict == DOES_NOT_HOLD
+
+
+def test_c3_is_inconclusive_when_no_bn_x30_ends_lower_within_the_noise(tmp_path):
+    lr_runs(tmp_path, base_x30_final=0.885)  # 0.885, 0.895, 0.905 against 0.900, 0.901, 0.902
+    v = verdict_of("C3", tmp_path)
+    assert v.verdict == INCONCLUSIVE and "intervals overlap" in v.explanation
 
 
 # --- C4 -------------------------------------------------------------------------------------------

@@ -738,8 +738,8 @@ def gradient_imbalance(run: Run) -> float | None:
 
 def verdict_c10(runs: list[Run]) -> Verdict:
     """C10: with BN, both the mean saturated fraction (see saturation) and the gradient imbalance
-    |log10(first/last)| (see gradient_imbalance) lower, intervals apart; does not hold if either is no
-    lower on average; otherwise inconclusive."""
+    |log10(first/last)| (see gradient_imbalance) lower, intervals apart; does not hold if either is
+    higher on average; otherwise (a tie, overlapping intervals) inconclusive."""
     bn, base = finished(select(runs, bn__placement="before")), finished(select(runs, bn__placement="none"))
     numbers = {
         "BN saturation": mean_interval(map(saturation, bn)),
@@ -754,15 +754,16 @@ def verdict_c10(runs: list[Run]) -> Verdict:
         ("saturation", numbers["BN saturation"], numbers["no-BN saturation"]),
         ("gradient imbalance", numbers["BN |log10 grad first/last|"], numbers["no-BN |log10 grad first/last|"]),
     ]
-    worse = [f"{name} ({b.mean:.3g} vs {n.mean:.3g} without)" for name, b, n in pairs if not b.mean < n.mean]
+    worse = [f"{name} ({b.mean:.3g} vs {n.mean:.3g} without)" for name, b, n in pairs if b.mean > n.mean]
     if seeds < MIN_SEEDS:
         outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
     elif worse:
-        outcome, why = DOES_NOT_HOLD, f"with BN the {' and the '.join(worse)} is not lower"
+        outcome, why = DOES_NOT_HOLD, f"with BN the {' and the '.join(worse)} is higher"
     elif all(n.apart_above(b) for _, b, n in pairs):
         outcome, why = HOLDS, "with BN both the saturation and the gradient imbalance are lower (intervals apart)"
     else:
-        outcome, why = INCONCLUSIVE, "both are lower with BN on average but an interval overlaps"
+        shown = "; ".join(f"{name} {b.mean:.3g} with BN vs {n.mean:.3g} without" for name, b, n in pairs)
+        outcome, why = INCONCLUSIVE, f"BN is not clearly lower in both ({shown}): an interval overlaps or they tie"
     return verdict("C10", outcome, why[0].upper() + why[1:] + ".", bn + base, numbers, list(numbers), seeds)
 
 

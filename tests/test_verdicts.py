@@ -274,3 +274,9 @@ def test_c13_takes_each_arm_at_its_tuned_lr(tmp_path, base_x5, expected):
     v = verdict_of("C13", tmp_path)
     assert v.verdict == expected and v.numbers["BN final acc"].mean == pytest.approx(0.951)
     assert v.numbers["tuned lr_mult (BN, no-BN)"] == ("x5, x1" if base_x5 == 0.1 else "x5, x5")
+
+
+def test_c10_a_tie_is_inconclusive(tmp_path):
+    saturation_runs(tmp_path, bn_sat=0.0, base_sat=0.0)
+    v = verdict_of("C10", tmp_path)
+    assert v.verdict == INCONCLUSIVE and "tie" in v.explanation

@@ -179,23 +179,25 @@ def runs_section(results: list[ClaimResult], folder: Path) -> list[str]:
     if not log:
         lines += [f"No `{LOG_FILE}` in this folder: the commands and the time the sweeps took are unknown.", ""]
     lines += [
-        "| experiment | runs | command | jobs (already complete) | wall time | return code | launcher | finished at |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| experiment | runs | jobs' own time (sum of wall_s) | command | jobs (already complete) | sweep wall time "
+        "| return code | launcher | finished at |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     total = 0.0
     runs_by_experiment = {r.claim.experiment: r.runs for r in results}
     for experiment in experiments:
+        runs = runs_by_experiment.get(experiment, [])
+        own = sum(r.summary["wall_s"] for r in runs if isinstance(r.summary.get("wall_s"), (int, float)))
         entry = log.get(experiment)
-        count = len(runs_by_experiment.get(experiment, []))
         if entry is None:
-            lines.append(f"| `{experiment}` | {count} | unknown | - | unknown | - | - | - |")
+            lines.append(f"| `{experiment}` | {len(runs)} | {_duration(own)} | unknown | - | unknown | - | - | - |")
             continue
         wall = entry.get("wall_s")
         total += wall if isinstance(wall, (int, float)) else 0.0
         lines.append(
-            f"| `{experiment}` | {count} | `{_cell(entry.get('command', '?'))}` | {entry.get('jobs', '?')} "
-            f"({entry.get('already_complete', '?')}) | {_duration(wall)} | {entry.get('returncode', '?')} | "
-            f"{_cell(entry.get('launcher', '?'))} | {_cell(entry.get('finished_at', '?'))} |"
+            f"| `{experiment}` | {len(runs)} | {_duration(own)} | `{_cell(entry.get('command', '?'))}` | "
+            f"{entry.get('jobs', '?')} ({entry.get('already_complete', '?')}) | {_duration(wall)} | "
+            f"{entry.get('returncode', '?')} | {_cell(entry.get('launcher', '?'))} | {_cell(entry.get('finished_at', '?'))} |"
         )
     lines.append("")
     if log:

@@ -197,7 +197,8 @@ def runs_section(results: list[ClaimResult], folder: Path) -> list[str]:
         lines.append(
             f"| `{experiment}` | {len(runs)} | {_duration(own)} | `{_cell(entry.get('command', '?'))}` | "
             f"{entry.get('jobs', '?')} ({entry.get('already_complete', '?')}) | {_duration(wall)} | "
-            f"{entry.get('returncode', '?')} | {_cell(entry.get('launcher', '?'))} | {_cell(entry.get('finished_at', '?'))} |"
+            f"{entry.get('returncode', '?')} | {_cell(entry.get('launcher', '?'))} | "
+            f"{_cell(entry.get('finished_at', '?'))} |"
         )
     lines.append("")
     if log:

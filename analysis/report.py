@@ -152,7 +152,9 @@ def method_section() -> list[str]:
   of `docs/claims.md` to them (one function per claim; its docstring says exactly how).
 - Mean over seeds with a {CONFIDENCE:.0%} Student-t interval: mean ± t(0.975, n-1) · s / sqrt(n), s the
   sample standard deviation. One seed gives no interval. "Intervals apart": one lies wholly above the other.
-- A comparison over seeds needs at least {r.MIN_SEEDS} finished runs per arm, else it is inconclusive.
+- A comparison over seeds needs at least {r.MIN_SEEDS} finished runs per arm, else it is inconclusive. It holds
+  when the intervals separate in the claimed direction and fails when they separate the other way (or,
+  where the rule asks for a mean above, when it is not above); overlapping intervals are inconclusive.
 - Diverged runs (non-finite loss) have no final accuracy: they are left out of means and counted, and a
   diverged run in an arm that must train makes the claim not hold.
 - Chance is 1 / classes; at chance: within {r.NEAR_CHANCE:g}; well above chance: at least {r.WELL_ABOVE_CHANCE:g} above.

@@ -6,7 +6,9 @@ numbers it rests on and one sentence saying why. How the catalogue's words becom
 
 - Means over seeds come with 95% Student-t intervals (analysis.stats). "Intervals apart" means the
   lower end of one is above the upper end of the other. A comparison over seeds needs at least
-  MIN_SEEDS finished runs per arm, else it is inconclusive ("too few runs").
+  MIN_SEEDS finished runs per arm, else it is inconclusive ("too few runs"). It holds when the intervals
+  separate in the claimed direction, fails when they separate the other way (or, where the rule asks
+  for a mean above, C1, when it is not), and is inconclusive when they overlap.
 - Runs that failed or never finished are left out and counted. Diverged runs count as diverged: their
   final accuracy is not a number, so they are left out of means and named in the verdict; a diverged
   run in an arm that the rule says must train makes the claim not hold.
@@ -693,7 +695,8 @@ def train_test_gap(runs: list[Run]) -> Estimate:
 
 def verdict_c9(runs: list[Run]) -> Verdict:
     """C9: dropout's gain (final test accuracy with dropout 0.5 minus without, paired by seed) smaller for
-    the BN net than for the unnormalized one, intervals apart; also reports the train-test gaps."""
+    the BN net than for the unnormalized one, intervals apart; larger with intervals apart: does not hold;
+    otherwise inconclusive. Also reports the train-test gaps."""
     numbers: dict[str, Any] = {}
     gains = {}
     for label, placement in (("BN", "before"), ("no-BN", "none")):
@@ -714,10 +717,10 @@ def verdict_c9(runs: list[Run]) -> Verdict:
         outcome, why = INCONCLUSIVE, f"too few paired seeds ({seeds})"
     elif base.apart_above(bn):
         outcome, why = HOLDS, f"dropout helps the BN net less than the unnormalized one {shown}, intervals apart"
-    elif bn.mean >= base.mean:
-        outcome, why = DOES_NOT_HOLD, f"dropout helps the BN net at least as much as the unnormalized one {shown}"
+    elif bn.apart_above(base):
+        outcome, why = DOES_NOT_HOLD, f"dropout helps the BN net more than the unnormalized one {shown}"
     else:
-        outcome, why = INCONCLUSIVE, f"dropout helps the BN net less on average {shown} but the intervals overlap"
+        outcome, why = INCONCLUSIVE, f"the gains from dropout {shown} do not separate: the intervals overlap"
     return verdict(
         "C9", outcome, why[0].upper() + why[1:] + ".", runs, numbers, ["BN dropout gain", "no-BN dropout gain"], seeds
     )
@@ -739,7 +742,7 @@ def gradient_imbalance(run: Run) -> float | None:
 def verdict_c10(runs: list[Run]) -> Verdict:
     """C10: with BN, both the mean saturated fraction (see saturation) and the gradient imbalance
     |log10(first/last)| (see gradient_imbalance) lower, intervals apart; does not hold if either is
-    higher on average; otherwise (a tie, overlapping intervals) inconclusive."""
+    higher with intervals apart; otherwise (a tie, overlapping intervals) inconclusive."""
     bn, base = finished(select(runs, bn__placement="before")), finished(select(runs, bn__placement="none"))
     numbers = {
         "BN saturation": mean_interval(map(saturation, bn)),
@@ -754,11 +757,11 @@ def verdict_c10(runs: list[Run]) -> Verdict:
         ("saturation", numbers["BN saturation"], numbers["no-BN saturation"]),
         ("gradient imbalance", numbers["BN |log10 grad first/last|"], numbers["no-BN |log10 grad first/last|"]),
     ]
-    worse = [f"{name} ({b.mean:.3g} vs {n.mean:.3g} without)" for name, b, n in pairs if b.mean > n.mean]
+    worse = [f"{name} ({b.mean:.3g} vs {n.mean:.3g} without)" for name, b, n in pairs if b.apart_above(n)]
     if seeds < MIN_SEEDS:
         outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
     elif worse:
-        outcome, why = DOES_NOT_HOLD, f"with BN the {' and the '.join(worse)} is higher"
+        outcome, why = DOES_NOT_HOLD, f"with BN the {' and the '.join(worse)} is higher, intervals apart"
     elif all(n.apart_above(b) for _, b, n in pairs):
         outcome, why = HOLDS, "with BN both the saturation and the gradient imbalance are lower (intervals apart)"
     else:

@@ -85,7 +85,7 @@ def test_report_twice_gives_the_same_files_and_says_what_it_found(tmp_path, caps
         **{c: "not run" for c in ("C3", "C4", "C5", "C6", "C8", "C10", "C11", "C12", "C13")},
     }
     assert "14x fewer steps" in report  # the source's number beside ours, even when not run
-    assert "Did not reproduce:\n\n- C9: Dropout helps the BN net at least as much" in report
+    assert "Did not reproduce:\n\n- C9: Dropout helps the BN net more than the unnormalized one" in report
     assert "![C1: c1_convergence](figures/c1_convergence.png)" in report
     assert {
         "figures/c1_convergence.png",

@@ -190,7 +190,7 @@ def test_c9_holds_when_dropout_helps_bn_less(tmp_path):
     assert v.numbers["BN train-test gap, dropout 0"].mean == pytest.approx(0.02)
 
 
-def test_c9_does_not_hold_when_dropout_helps_bn_as_much(tmp_path):
+def test_c9_does_not_hold_when_dropout_helps_bn_more(tmp_path):
     dropout_runs(tmp_path, bn_gain=0.06)
     assert verdict_of("C9", tmp_path).verdict == DOES_NOT_HOLD
 
@@ -280,3 +280,9 @@ def test_c10_a_tie_is_inconclusive(tmp_path):
     saturation_runs(tmp_path, bn_sat=0.0, base_sat=0.0)
     v = verdict_of("C10", tmp_path)
     assert v.verdict == INCONCLUSIVE and "tie" in v.explanation
+
+
+def test_c9_overlapping_gains_are_inconclusive(tmp_path):
+    dropout_runs(tmp_path, bn_gain=0.0505)
+    v = verdict_of("C9", tmp_path)
+    assert v.verdict == INCONCLUSIVE and "overlap" in v.explanation

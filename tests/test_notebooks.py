@@ -1,4 +1,4 @@
-"""Real tiny runs, made once for this module: every notebook executes headless against them, and
+"""Real tiny runs, made once per test session: every notebook executes headless against them, and
 scripts/report.py turns them into a report end to end."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def sweep_job(results: Path, experiment: str, overrides: list[str]) -> None:
     OmegaConf.save(cfg, folder / ".hydra" / "config.yaml", resolve=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_results(tmp_path_factory) -> Path:
     """A results folder laid out as scripts/reproduce.py does: the Fig. 1 sweep (BN or not x 2 seeds) on digits."""
     results = tmp_path_factory.mktemp("results")

@@ -44,7 +44,8 @@ BAD_COMMAND_LINES = [
     (["dataset=mnist", "dataset.download=false", "dataset.root={empty}"],
      "error: dataset=mnist: train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
      "t10k-labels-idx1-ubyte not found in {empty}/MNIST/raw (dataset.download=false). Download them where"),
-    (["study={{name:magic}}"], "error: study.name=magic is not one of"),
+    (["probes=[activations]", "probes.activations.examples=0"], "error: probes.activations.examples must be a whole number >= 1, got 0"),
+    (["probes=[magic]"], "Could not load 'probes/magic'"),
     ([], "error: hydra.run.dir={run} already holds a run; pass resume=true"),
     (["resume=true", "optim.lr=0.3"], "error: resume=true with settings that differ from the run in {run}: optim.lr (0.1 -> 0.3)"),
 ]

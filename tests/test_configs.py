@@ -88,6 +88,7 @@ BAD_VALUES = [
     (["optim=adam", "optim.betas=[0.9]"], "optim.betas must be a list of two numbers"),
     (["optim=adam", "optim.betas=[-0.1,0.999]"], "optim.betas.0 must be >= 0, got -0.1"),
     (["optim=adam", "optim.weight_decay=-1"], "optim.weight_decay must be >= 0"),
+    (["optim=adam", "+optim.momentum=0.9"], "optim.momentum=0.9 does not apply to optim=adam"),
 ]
 
 
@@ -147,7 +148,7 @@ def test_unknown_settings_are_named_with_the_closest_known_keys(overrides, messa
 
 KNOWN_SETTINGS = [
     [], ["seed=1", "train.steps=5"], ["++optim.lr=0.3"], ["model.hidden.0=5"], ["bn=none,before", "seed=0,1"],
-    ["optim=adam", "optim.betas=[0.8,0.9]"], ["model=mlp,cnn", "+model.channels=[2,2]"], ["hydra.run.dir=x"],
+    ["optim=adam", "optim.betas=[0.8,0.9]"], ["experiment=fig1_mnist", "optim=adam", "optim.lr=0.001"], ["model=mlp,cnn", "+model.channels=[2,2]"], ["hydra.run.dir=x"],
     ["dataset=synthetic", "dataset.noise=2"], ["dataset.standardize=false"], ["optim=adam", "optim.eps=1e-6"],
     ["bn=sideways"],  # an unknown option of a group is Hydra's to report, with its list of choices
 ]

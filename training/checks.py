@@ -121,6 +121,8 @@ def _check_optim(cfg: DictConfig) -> None:
         for i in range(2):
             _number(cfg, f"optim.betas.{i}", low=0, high=1, high_open=True)
         _number(cfg, "optim.eps", low=0, low_open=True)
+        if cfg.optim.get("momentum", 0) not in (0, 0.0, None):  # an experiment written for SGD may set it to 0
+            raise ConfigError(f"optim.momentum={cfg.optim.momentum} does not apply to optim=adam (optim.betas play its role)")
 
 
 def _check_dataset(cfg: DictConfig) -> None:
@@ -255,7 +257,7 @@ class CheckBeforeRun(Callback):
             if config.resume:
                 check_resume_matches(run_dir, config)
             check_run_folder(run_dir, bool(config.resume) or bool(config.skip_complete))
-            fetch_missing_data(config.dataset)  # last: a run that cannot start must not cost a download
+            fetch_missing_data(config.dataset)  # last: a run refused for another reason waits for no download
         except DataNotFoundError as error:
             _fail(ConfigError(str(error)))
         except ConfigError as error:

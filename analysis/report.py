@@ -165,7 +165,7 @@ def method_section() -> list[str]:
 - C2's drift score, per tracked unit of the last hidden layer: over the evaluations after the first 10%
   of training, the range (max - min) of each of the 15/50/85th percentiles of the sigmoid's input,
   divided by the mean 15-85 spread, averaged over the three percentiles, then over units and seeds.
-- Tolerances: identities {r.FLOAT_TOL:g} + {r.EPS_MARGIN:g} x the error BN's eps explains, accuracy range
+- Tolerances: identities with eps = 0 (exact in arithmetic) {r.IDENTITY_TOL:g}, accuracy range
   over init scales {r.VARIES_LITTLE:g} (C5); bias effects {r.FLOAT_TOL:g} (C8); predictions {r.PREDICTION_TOL:g}
   and accuracy {r.ACCURACY_TOL:g} across test batches, ema vs population {r.SMALL_MARGIN:g}, small-batch loss
   {r.DEGRADES:g} (C7); output change after inserting BN {r.OUTPUT_TOL:g}, accuracy kept within {r.KEEPS:g} (C11);

@@ -79,12 +79,17 @@ class Sweep:
 # --- arguments ---------------------------------------------------------------------------------
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        raise UsageError(message)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     extra: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1:]
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="scripts/reproduce.py",
         description="Run the sweeps that test chosen claims into one results folder. Rerunning the same command "
         "skips finished jobs and redoes or resumes the others.",
@@ -178,12 +183,14 @@ def sweep_settings(args: argparse.Namespace, experiment: str) -> list[str]:
 
 
 def merge_overrides(defaults: list[str], extra: list[str]) -> list[str]:
-    try:
-        keys = {o.key_or_group for o in OverridesParser.create().parse_overrides(extra)}
-        kept = [o.input_line for o in OverridesParser.create().parse_overrides(defaults) if o.key_or_group not in keys]
-    except HydraException as error:
-        raise UsageError(f"overrides after --: {first_line(error)}") from None
-    return kept + extra
+    parser = OverridesParser.create()
+    keys = set()
+    for override in extra:
+        try:
+            keys.add(parser.parse_override(override).key_or_group)
+        except HydraException as error:
+            raise UsageError(f"cannot read {override!r} after --: {first_line(error)}") from None
+    return [o.input_line for o in parser.parse_overrides(defaults) if o.key_or_group not in keys] + extra
 
 
 def plan(args: argparse.Namespace, experiment: str, claims: list[str]) -> Sweep:

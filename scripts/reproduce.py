@@ -91,8 +91,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         argv, extra = argv[:cut], argv[cut + 1:]
     parser = ArgumentParser(
         prog="scripts/reproduce.py",
-        description="Run the sweeps that test chosen claims into one results folder. Rerunning the same command "
-        "skips finished jobs and redoes or resumes the others.",
+        description="Run the sweeps that test chosen claims into one results folder, <out>/<experiment>/<job>. "
+        "Rerunning the same command skips finished jobs and redoes or resumes the others. Overrides after -- "
+        "(key=value, as for train.py) go to every job; a swept value such as bn=none,before replaces the "
+        "experiment's own values for that key.",
         epilog="examples:\n"
         "  python scripts/reproduce.py --claims C1 --data digits --steps 300 --out /tmp/r1\n"
         "  python scripts/reproduce.py                       # every claim, 3 seeds, Fashion-MNIST -> results/fashion_mnist\n"

@@ -455,12 +455,11 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous_handler)
 
     print(f"total wall time: {format_duration(time.perf_counter() - started)}")
-    problems = failed + [p.split(":")[0] for p in missing]
-    if problems:
-        what = ", ".join(failed + [f"{p.split(':')[0]} (no experiment file)" for p in missing])
-        print(f"error: not reproduced: {what}", file=sys.stderr)
-    print(f"next: python scripts/report.py {shlex.quote(str(args.out))}")
-    return 1 if problems else 0
+    print(f"next: python scripts/report.py {shlex.quote(str(args.out))}", flush=True)
+    not_reproduced = failed + [f"{problem.split(':')[0]} (no experiment file)" for problem in missing]
+    if not_reproduced:
+        print(f"error: not reproduced: {', '.join(not_reproduced)}", file=sys.stderr)
+    return 1 if not_reproduced else 0
 
 
 def _raise_interrupt(signum, frame):

@@ -2,6 +2,7 @@
 jobs and redo unfinished ones, and bad arguments refused before anything runs."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -50,7 +51,7 @@ def records(sweep: Path, names: list[str]) -> dict:
                    for f in ("summary.json", "metrics.jsonl")} for name in names}
 
 
-def test_a_claim_runs_end_to_end_and_a_rerun_resumes(tmp_path, capsys):
+def test_a_claim_runs_end_to_end_and_a_rerun_resumes(tmp_path, capsys, monkeypatch):
     out = tmp_path / "results"
     args = [*QUICK_C5, "--out", str(out), *NARROW_C5]
     predicted = reproduce.plan_all(reproduce.parse_args(args))[0]
@@ -84,16 +85,24 @@ def test_a_claim_runs_end_to_end_and_a_rerun_resumes(tmp_path, capsys):
     assert "4 jobs, 4 already complete" in capsys.readouterr().out
     assert snapshot(out) == before
 
-    # A job whose record is unfinished is redone; the finished ones are skipped, their records untouched.
+    # A job whose record is unfinished is redone, the finished ones are skipped with their records
+    # untouched, and a sweep that fails (here: given a bad value) does not stop the next one.
     redo = sweep / names[0]
     (redo / "summary.json").unlink()
     finished = records(sweep, names[1:])
-    assert reproduce.main(args) == 0
-    printed = capsys.readouterr().out
-    assert "4 jobs, 3 already complete" in printed and f"[4/4] {names[0]}: completed" in printed
+    [real], _ = reproduce.plan_all(reproduce.parse_args(args))
+    broken = dataclasses.replace(real, experiment="broken", command=[*real.command, "optim.lr=-1"])
+    with monkeypatch.context() as patch:
+        patch.setattr(reproduce, "plan_all", lambda _: ([broken, real], []))
+        assert reproduce.main(args) == 1
+    printed = capsys.readouterr()
+    assert "[2/2] scale_invariance: 4 jobs, 3 already complete" in printed.out
+    assert "broken failed (exit 2): error: " in printed.out and f"[4/4] {names[0]}: completed" in printed.out
+    assert printed.err.strip().splitlines()[-1] == "error: not reproduced: broken"
     assert json.loads((redo / "summary.json").read_text())["status"] == "completed"
     assert records(sweep, names[1:]) == finished
-    assert [(x["jobs"], x["already_complete"]) for x in log_lines(out)] == [(4, 0), (4, 3)]
+    logged = [(x["experiment"], x["already_complete"], x["returncode"]) for x in log_lines(out)]
+    assert logged == [("scale_invariance", 0, 0), ("broken", 3, 2), ("scale_invariance", 3, 0)]
 
     # The same folder with another step count would mix runs: refused, nothing touched.
     before = snapshot(out)

@@ -201,7 +201,7 @@ def plan(args: argparse.Namespace, experiment: str, claims: list[str]) -> Sweep:
     overrides = [f"experiment={experiment}", *job_overrides(args)]
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
     parsed = parser.parse_overrides(overrides)
-    cfg = compose_shared(overrides, experiment)
+    cfg = compose_shared([*sweep_settings(args, experiment), *overrides], experiment)
     check_values(experiment, cfg)
     sweeper_params = cfg.hydra.sweeper.get("params") or {}
     # The experiment's own sweep first, then the command line: a key given in both takes the command line's values.
@@ -216,8 +216,9 @@ def plan(args: argparse.Namespace, experiment: str, claims: list[str]) -> Sweep:
     return Sweep(experiment, claims, command, job_dirs, done)
 
 
-def compose_shared(overrides: list[str], context: str):
-    """The config every job of a sweep shares: composed with the overrides that are not swept."""
+def compose_shared(overrides: list[str], context: str = ""):
+    """The config every job of a sweep shares: composed with the overrides that are not swept. A
+    failure names `context` (the experiment) and Hydra's reason."""
     parsed = OverridesParser.create().parse_overrides(overrides)
     try:
         return compose(
@@ -226,7 +227,7 @@ def compose_shared(overrides: list[str], context: str):
             return_hydra_config=True,
         )
     except (HydraException, OmegaConfBaseException) as error:
-        raise UsageError(f"{context}: {first_line(error)}") from None
+        raise UsageError(f"{context}: {first_line(error)}" if context else first_line(error)) from None
 
 
 def job_folder_name(parser: OverridesParser, job: list[str]) -> str:
@@ -266,7 +267,7 @@ def check_data(args: argparse.Namespace) -> None:
     """The jobs run side by side and must not each download the data set: it has to be there already."""
     from training.data import missing_data_error
 
-    cfg = compose_shared([*job_overrides(args), "dataset.download=false"], f"--data {args.data}")
+    cfg = compose_shared([*sweep_settings(args, ""), *job_overrides(args), "dataset.download=false"])
     if missing_data_error(cfg.dataset) is not None:
         raise UsageError(
             f"--data {args.data}: not found under {Path(str(cfg.dataset.root)).resolve()}; set BN_DATA_DIR (or "

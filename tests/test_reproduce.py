@@ -123,9 +123,10 @@ def test_a_claim_runs_end_to_end_and_a_rerun_resumes(tmp_path, capsys, monkeypat
         (["--data", "imagenet"], "error: --data imagenet is not one of"),
         (["--launcher", "basic", "--jobs", "2"], "error: --jobs applies to --launcher local only"),
         (["--data", "mnist"], "error: --data mnist: not found under"),
-        (["--", "optim.momentun=0.9"], "error: --data digits: Could not override 'optim.momentun'"),
+        (["--", "optim.momentun=0.9"], "error: Could not override 'optim.momentun'"),
         (["--", "optim.lr=-1"], "error: scale_invariance: optim.lr must be > 0, got -1"),
         (["--", "--seeds", "1"], "error: cannot read '--seeds' after --: "),
+        (["--launcher", "basic", "--", "hydra.launcher.partition=gpu"], "error: Could not override 'hydra.launcher.partition'"),
     ],
 )
 def test_bad_arguments_give_one_line_and_run_nothing(args, message, tmp_path, monkeypatch, capsys):

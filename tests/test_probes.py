@@ -33,18 +33,20 @@ def tiny_data(n_test: int = 40, n_train: int = 32, features: int = 2) -> InMemor
 
 
 def tiny_net(with_bn: bool, activation: nn.Module | None = None) -> nn.Sequential:
+    """fc1 -> [bn1] -> act1 -> out, in eval mode; BN's running statistics far from the data's, so a
+    probe that used them instead of the examples' own would be caught."""
     torch.manual_seed(0)
     layers = [("fc1", nn.Linear(2, 3, bias=not with_bn))]
     if with_bn:
         bn = nn.BatchNorm1d(3)
-        with torch.no_grad():  # running statistics and affine parameters far from the identity
+        with torch.no_grad():
             bn.running_mean.copy_(torch.tensor([0.5, -1.0, 2.0]))
             bn.running_var.copy_(torch.tensor([4.0, 0.25, 1.0]))
             bn.weight.copy_(torch.tensor([1.5, 0.5, 2.0]))
             bn.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
         layers.append(("bn1", bn))
     layers += [("act1", activation or nn.Sigmoid()), ("out", nn.Linear(3, 2))]
-    return nn.Sequential(OrderedDict(layers))
+    return nn.Sequential(OrderedDict(layers)).eval()
 
 
 def runner(model, data, probes: dict, batch_size: int = 8) -> ProbeRunner:
@@ -54,7 +56,8 @@ def runner(model, data, probes: dict, batch_size: int = 8) -> ProbeRunner:
 
 
 def numpy_layer(model: nn.Sequential, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """By hand: fc1's output (the BN input) and the sigmoid's input (after BN in eval mode)."""
+    """By hand: fc1's output (the BN input) and the sigmoid's input (after BN with the examples'
+    own mean and biased variance, as a training batch is normalized)."""
     w = model.fc1.weight.detach().numpy().astype(np.float64)
     z = x.numpy().astype(np.float64) @ w.T
     if model.fc1.bias is not None:
@@ -62,14 +65,16 @@ def numpy_layer(model: nn.Sequential, x: torch.Tensor) -> tuple[np.ndarray, np.n
     if "bn1" not in dict(model.named_children()):
         return z, z
     bn = model.bn1
-    mean, var = bn.running_mean.numpy(), bn.running_var.numpy()
+    mean, var = z.mean(axis=0), z.var(axis=0)
     return z, (z - mean) / np.sqrt(var + bn.eps) * bn.weight.detach().numpy() + bn.bias.detach().numpy()
 
 
 @pytest.mark.parametrize("with_bn", [False, True])
 def test_activations_probe_against_numpy(with_bn):
     data, model = tiny_data(), tiny_net(with_bn)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     metrics = runner(model, data, {"activations": {"examples": 30, "units": 2}}).at_eval(step=0)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # running averages untouched
     bn_input, act_input = numpy_layer(model, data.test_x[:30])
     for p in (15, 50, 85):
         per_unit = np.percentile(act_input, p, axis=0)  # numpy's linear interpolation
@@ -119,7 +124,7 @@ def test_saturation_probe_has_nothing_to_say_about_relu():
 
 
 def test_grad_norms_probe_matches_a_backward_pass_and_changes_nothing():
-    data, model = tiny_data(), tiny_net(with_bn=True)
+    data, model = tiny_data(), tiny_net(with_bn=True).train()  # mid-training: the mode must come back
     probes = runner(model, data, {"grad_norms": {"batch_size": 6}})
     before = {k: v.clone() for k, v in model.state_dict().items()}
     metrics = probes.at_eval(step=0)
@@ -161,9 +166,9 @@ def test_every_evaluation_line_carries_the_probes_keys(tmp_path, config):
             assert {f"act/{layer}/p15", f"act/{layer}/p50", f"act/{layer}/p85", f"sat/{layer}", f"grad/{layer}"} <= set(line)
         assert "grad/first_over_last" in line and not any(key.endswith("/hist") for key in line)
     assert all("act/fc1/p50" not in line for line in lines if "test/acc" not in line)
-    # Eval mode: at step 0 BN's running averages are still (0, 1), so the sigmoid sees fc1's raw
-    # output (std-0.01 weights: small); once they have caught up, a standardized input.
-    assert evaluations[0]["act/fc1/std"] < 0.2 and 0.5 < evaluations[-1]["act/fc1/std"] < 2
+    # BN with the examples' own statistics: from step 0 the sigmoid's input is standardized
+    # (gamma 1, beta 0), though fc1's raw output is small (std-0.01 weights).
+    assert 0.9 < evaluations[0]["act/fc1/std"] < 1.01 and abs(evaluations[0]["act/fc1/mean"]) < 1e-3
 
 
 def test_cnn_layers_are_probed_per_channel(tmp_path, config):

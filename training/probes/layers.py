@@ -76,6 +76,22 @@ def bn_state_kept(model: nn.Module):
                 buffer.copy_(value)
 
 
+@contextmanager
+def bn_batch_statistics(model: nn.Module):
+    """Inside the block BN layers normalize with the statistics of the batch they see, as in
+    training, without touching their running averages; every other module keeps its mode."""
+    layers = [m for m in model.modules() if isinstance(m, BN_TYPES)]
+    saved = [(m, m.training, m.track_running_stats) for m in layers]
+    try:
+        for m in layers:
+            m.train()
+            m.track_running_stats = False
+        yield
+    finally:
+        for m, training, tracking in saved:
+            m.training, m.track_running_stats = training, tracking
+
+
 def bn_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
     """A copy of every BN layer's buffers, by state_dict name."""
     names = {name for name, m in model.named_modules() if isinstance(m, BN_TYPES)}

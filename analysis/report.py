@@ -1,0 +1,278 @@
+"""The reproduction report: every claim's verdict, numbers and figures from one results folder.
+
+`write_report(folder)` reads `<folder>/<experiment>/**` (run records), `<folder>/reproduce_log.jsonl`
+(what scripts/reproduce.py ran and how long it took; optional) and writes `<folder>/REPORT.md` and
+`<folder>/figures/*.png`. Same runs, same bytes: no timestamps of its own, everything sorted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from analysis import verdicts as rules
+from analysis.claims import CLAIMS, Claim
+from analysis.figures import FIGURES
+from analysis.runs import Run
+from analysis.stats import CONFIDENCE
+from analysis.tables import load_all
+from analysis.verdicts import VERDICTS, Verdict, format_number
+
+REPORT_FILE = "REPORT.md"
+FIGURES_DIR = "figures"
+LOG_FILE = "reproduce_log.jsonl"
+NOT_RUN = "not run"
+
+
+@dataclass
+class ClaimResult:
+    claim: Claim
+    verdict: Verdict | None  # None: no runs
+    runs: list[Run]
+    figures: list[Path]
+
+    @property
+    def outcome(self) -> str:
+        return self.verdict.verdict if self.verdict else NOT_RUN
+
+
+def read_log(folder: Path) -> tuple[dict[str, dict], list[str]]:
+    """The last line per experiment of reproduce_log.jsonl, and notes on lines that could not be read."""
+    path = folder / LOG_FILE
+    entries, problems = {}, []
+    if not path.is_file():
+        return entries, problems
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            entries[str(entry["experiment"])] = entry
+        except (json.JSONDecodeError, KeyError, TypeError):
+            problems.append(f"{LOG_FILE}:{number} could not be read and was skipped")
+    return entries, problems
+
+
+def evaluate(folder: Path, figures: Path | None = None, progress=lambda line: None) -> list[ClaimResult]:
+    """Every claim's verdict from the runs under `folder`; its figures go into `figures` (None: no figures)."""
+    runs_by_experiment: dict[str, list[Run]] = {}
+    results = []
+    for claim in CLAIMS:
+        if claim.experiment not in runs_by_experiment:
+            where = folder / claim.experiment
+            runs_by_experiment[claim.experiment] = load_all(where) if where.is_dir() else []
+        runs = runs_by_experiment[claim.experiment]
+        if not runs:
+            results.append(ClaimResult(claim, None, [], []))
+            progress(f"{claim.id}: {NOT_RUN} (no runs in {claim.experiment}/)")
+            continue
+        verdict = VERDICTS[claim.id](runs)
+        paths = FIGURES[claim.id](runs, figures) if figures is not None else []
+        results.append(ClaimResult(claim, verdict, runs, paths))
+        progress(f"{claim.id}: {verdict.verdict} ({len(runs)} runs, {len(paths)} figures)")
+    return results
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def verdict_table(results: list[ClaimResult]) -> list[str]:
+    lines = [
+        "| claim | verdict | key numbers: mean [95% interval] (n) | seeds | data | steps | the source's number |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        v = r.verdict
+        source = r.claim.source_number or "-"
+        if v is None:
+            lines.append(f"| {r.claim.id} {_cell(r.claim.text)} | **{NOT_RUN}** | - | - | - | - | {_cell(source)} |")
+            continue
+        lines.append(
+            f"| {r.claim.id} {_cell(r.claim.text)} | **{v.verdict}** | {_cell(v.key_numbers() or '-')} | "
+            f"{v.seeds} | {_cell(v.dataset)} | {v.steps if v.steps is not None else '-'} | {_cell(source)} |"
+        )
+    return lines
+
+
+def number_lines(numbers: dict) -> list[str]:
+    lines = []
+    for name, value in numbers.items():
+        if isinstance(value, dict):
+            inner = ", ".join(f"{k}: {format_number(v)}" for k, v in value.items())
+            lines.append(f"- {name}: {inner or 'n/a'}")
+        else:
+            lines.append(f"- {name}: {format_number(value)}")
+    return lines
+
+
+def status_counts(runs: list[Run]) -> str:
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
+def claim_section(r: ClaimResult, folder: Path) -> list[str]:
+    claim = r.claim
+    lines = [
+        f"## {claim.id} `{claim.slug}`: {claim.text}",
+        "",
+        f"Source: {claim.source}. Experiment: `{claim.experiment}`.",
+        "",
+        f"Rule: {claim.rule}.",
+    ]
+    if claim.source_number:
+        lines += ["", f"The source's number: {claim.source_number}."]
+    lines.append("")
+    if r.verdict is None:
+        return lines + [f"**{NOT_RUN}**: no runs under `{claim.experiment}/`.", ""]
+    v = r.verdict
+    lines += [
+        f"**Verdict: {v.verdict}.** {v.explanation}",
+        "",
+        f"Runs: {len(r.runs)} in `{claim.experiment}/` ({status_counts(r.runs)}); data: {v.dataset}; "
+        f"steps: {v.steps if v.steps is not None else 'n/a'}.",
+        "",
+    ]
+    lines += number_lines(v.numbers) + [""]
+    for figure in r.figures:
+        rel = figure.relative_to(folder).as_posix()
+        lines += [f"![{claim.id}: {figure.stem}]({rel})", ""]
+    return lines
+
+
+def method_section() -> list[str]:
+    r = rules
+    text = f"""## How the numbers are made
+
+- Every number comes from the run records in this folder; `analysis/verdicts.py` applies the rules
+  of `docs/claims.md` to them (one function per claim; its docstring says exactly how).
+- Mean over seeds with a {CONFIDENCE:.0%} Student-t interval: mean ± t(0.975, n-1) · s / sqrt(n), s the
+  sample standard deviation. One seed gives no interval. "Intervals apart": one lies wholly above the other.
+- A comparison over seeds needs at least {r.MIN_SEEDS} finished runs per arm, else it is inconclusive. It holds
+  when the intervals separate in the claimed direction and fails when they separate the other way (or,
+  where the rule asks for a mean above, when it is not above); overlapping intervals are inconclusive.
+- Diverged runs (non-finite loss) have no final accuracy: they are left out of means and counted, and a
+  diverged run in an arm that must train makes the claim not hold.
+- Chance is 1 / classes; at chance: within {r.NEAR_CHANCE:g}; well above chance: at least {r.WELL_ABOVE_CHANCE:g} above.
+  Fig. 1's learning rate is lr_mult=1; an arm's tuned lr_mult is the one with the best mean final test
+  accuracy (settings with a diverged run are not candidates).
+- Steps to a target: the first evaluation at which the mean curve over seeds reaches it; per run the
+  same, and runs that never reach it are counted as such.
+- C2's drift score, per tracked unit of the last hidden layer: over the evaluations after the first 10%
+  of training, the range (max - min) of each of the 15/50/85th percentiles of the sigmoid's input,
+  divided by the mean 15-85 spread, averaged over the three percentiles, then over units and seeds.
+- Tolerances: identities {r.FLOAT_TOL:g} + {r.EPS_MARGIN:g} x the error BN's eps explains, accuracy range
+  over init scales {r.VARIES_LITTLE:g} (C5); bias effects {r.FLOAT_TOL:g} (C8); predictions {r.PREDICTION_TOL:g}
+  and accuracy {r.ACCURACY_TOL:g} across test batches, ema vs population {r.SMALL_MARGIN:g}, small-batch loss
+  {r.DEGRADES:g} (C7); output change after inserting BN {r.OUTPUT_TOL:g}, accuracy kept within {r.KEEPS:g} (C11);
+  no-BN far behind: {r.FAR_BEHIND:g} (C13).
+"""
+    return text.splitlines() + [""]
+
+
+def runs_section(results: list[ClaimResult], folder: Path) -> list[str]:
+    log, problems = read_log(folder)
+    experiments = sorted({r.claim.experiment for r in results if r.runs} | set(log))
+    lines = ["## The runs: commands, time, code", ""]
+    if not log:
+        lines += [f"No `{LOG_FILE}` in this folder: the commands and the time the sweeps took are unknown.", ""]
+    lines += [
+        "| experiment | runs | jobs' own time (sum of wall_s) | command | jobs (already complete) | sweep wall time "
+        "| return code | launcher | finished at |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    total = 0.0
+    runs_by_experiment = {r.claim.experiment: r.runs for r in results}
+    for experiment in experiments:
+        runs = runs_by_experiment.get(experiment, [])
+        own = sum(r.summary["wall_s"] for r in runs if isinstance(r.summary.get("wall_s"), (int, float)))
+        entry = log.get(experiment)
+        if entry is None:
+            lines.append(f"| `{experiment}` | {len(runs)} | {_duration(own)} | unknown | - | unknown | - | - | - |")
+            continue
+        wall = entry.get("wall_s")
+        total += wall if isinstance(wall, (int, float)) else 0.0
+        lines.append(
+            f"| `{experiment}` | {len(runs)} | {_duration(own)} | `{_cell(entry.get('command', '?'))}` | "
+            f"{entry.get('jobs', '?')} ({entry.get('already_complete', '?')}) | {_duration(wall)} | "
+            f"{entry.get('returncode', '?')} | {_cell(entry.get('launcher', '?'))} | "
+            f"{_cell(entry.get('finished_at', '?'))} |"
+        )
+    lines.append("")
+    if log:
+        lines += [f"Total wall time of the logged sweeps: {_duration(total)}.", ""]
+    lines += [f"- {p}" for p in problems] + ([""] if problems else [])
+    versions: dict[str, int] = {}
+    for run in {id(r): r for res in results for r in res.runs}.values():
+        version = str(run.summary.get("git") or "unknown")
+        versions[version] = versions.get(version, 0) + 1
+    lines += ["Code version(s) of the runs (`git` in summary.json; `-dirty`: uncommitted changes):", ""]
+    lines += [f"- `{v}`: {n} runs" for v, n in sorted(versions.items())] or ["- none"]
+    return lines + [""]
+
+
+def _duration(seconds) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "unknown"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
+
+
+def render(results: list[ClaimResult], folder: Path) -> str:
+    datasets = sorted(
+        {d.strip() for r in results if r.verdict for d in r.verdict.dataset.split(",") if d.strip() != "n/a"}
+    )
+    lines = [
+        f"# Reproduction report: `{folder.name}`",
+        "",
+        "Claim by claim, whether batch normalization does what the papers say, computed from the runs in this "
+        "folder by `python scripts/report.py` (claims, sources and rules: `docs/claims.md`). "
+        f"Data: {', '.join(datasets) or 'none'}.",
+        "",
+        "## Verdicts",
+        "",
+    ]
+    lines += verdict_table(results) + [""]
+    failed = [r for r in results if r.outcome == rules.DOES_NOT_HOLD]
+    unclear = [r for r in results if r.outcome == rules.INCONCLUSIVE]
+    if failed:
+        lines += ["Did not reproduce:", ""] + [f"- {r.claim.id}: {r.verdict.explanation}" for r in failed] + [""]
+    if unclear:
+        lines += ["Inconclusive:", ""] + [f"- {r.claim.id}: {r.verdict.explanation}" for r in unclear] + [""]
+    not_run = [r.claim.id for r in results if r.verdict is None]
+    if not_run:
+        lines += [f"Not run: {', '.join(not_run)}.", ""]
+    lines += method_section()
+    for r in results:
+        lines += claim_section(r, folder)
+    lines += runs_section(results, folder)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def write_report(folder: str | Path, progress=lambda line: None) -> Path:
+    folder = Path(folder)
+    figures = folder / FIGURES_DIR
+    if figures.is_dir():  # figures of claims that lost their runs must not linger
+        for old in figures.glob("*.png"):
+            old.unlink()
+    results = evaluate(folder, figures, progress)
+    path = folder / REPORT_FILE
+    path.write_text(render(results, folder))
+    return path
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0].startswith("-"):
+        print("error: usage: python scripts/report.py <results folder>", file=sys.stderr)
+        return 2
+    folder = Path(argv[0])
+    if not folder.is_dir():
+        print(f"error: results folder {folder} does not exist", file=sys.stderr)
+        return 2
+    path = write_report(folder, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,325 @@
+"""Run folders written by hand (metrics.jsonl, summary.json, .hydra/config.yaml) for the analysis tests:
+any curve or probe result, in milliseconds, without training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+
+def write_run(
+    folder: Path,
+    *,
+    seed: int = 0,
+    bn: str = "before",
+    layers: str = "all",
+    lr_mult: float = 1.0,
+    activation: str = "sigmoid",
+    dropout: float = 0.0,
+    scale: float = 1.0,
+    dataset: str = "digits",
+    experiment: str = "fig1_mnist",
+    steps: int = 1000,
+    eval_every: int = 100,
+    acc: Callable[[int], float] = lambda step: 0.9,
+    extra: Callable[[int], dict] = lambda step: {},
+    diverged_at: int | None = None,
+    probes: dict | None = None,
+    git: str = "abc123",
+) -> Path:
+    """One finished run. acc(step) gives test/acc (train/acc is 0.02 above); extra(step) adds metric keys;
+    diverged_at stops it there with status diverged; probes go into summary.json under their names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {
+        "seed": seed,
+        "threads": 1,
+        "dataset": {"name": dataset, "classes": 10},
+        "bn": {"placement": bn, "layers": layers},
+        "optim": {"lr": 0.5, "lr_mult": lr_mult},
+        "model": {"activation": activation, "dropout": dropout},
+        "init": {"scale": scale},
+        "train": {"steps": steps, "eval_every": eval_every},
+    }
+    (folder / ".hydra").mkdir(exist_ok=True)
+    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True))
+    last = steps if diverged_at is None else diverged_at
+    lines = []
+    for step in range(0, last + 1, eval_every):
+        if diverged_at is not None and step == diverged_at:
+            lines.append({"step": step, "train/loss": None})
+            break
+        lines.append(
+            {
+                "step": step,
+                "test/acc": acc(step),
+                "train/acc": min(acc(step) + 0.02, 1.0),
+                "test/loss": 1.0,
+                **extra(step),
+            }
+        )
+        if step + eval_every <= last:
+            lines.append({"step": step + eval_every // 2, "train/loss": 0.5})
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    status = "completed" if diverged_at is None else "diverged"
+    summary = {
+        "status": status,
+        "seed": seed,
+        "git": git,
+        "experiment": experiment,
+        "steps": last,
+        "final_test_acc": acc(steps) if status == "completed" else None,
+        "wall_s": 1.0,
+        **(probes or {}),
+    }
+    (folder / "summary.json").write_text(json.dumps(summary, sort_keys=True))
+    return folder
+
+
+def saturating(final: float, speed: float, start: float = 0.1, offset: float = 0.0) -> Callable[[int], float]:
+    """start -> final, reaching 63% of the way after 1/speed steps; offset shifts it (a seed's noise)."""
+    import math
+
+    return lambda step: start + (final - start) * (1 - math.exp(-speed * step)) + (offset if step else 0.0)
+
+
+# --- one experiment's runs, shaped so that its claim holds (defaults) or not (arguments) ---
+
+SEEDS = (0, 1, 2)
+
+
+def step_curve(low: float, high: float, at: int, jitter: float = 0.0):
+    """low before `at`, high from `at` on (plus a seed's jitter)."""
+    return lambda step: (high if step >= at else low) + jitter
+
+
+def fig1_runs(root, bn_final=0.97, base_final=0.90, seeds=SEEDS, drift_bn=0.0, drift_base=2.0):
+    for seed in seeds:
+        j = 0.002 * seed
+        for placement, final, speed, drift in (
+            ("before", bn_final, 0.02, drift_bn),
+            ("none", base_final, 0.004, drift_base),
+        ):
+            for mult in (1.0, 5.0):
+
+                def extra(step, drift=drift, j=j):
+                    shift = drift * step / 1000 + j
+                    return {
+                        f"act/fc3/u{k}/p{q}": shift + offset
+                        for k in (0, 7)
+                        for q, offset in ((15, -1.0), (50, 0.0), (85, 1.0))
+                    }
+
+                acc = saturating(final - (0.01 if mult == 5 else 0.0), speed, offset=j)
+                write_run(
+                    root / f"{placement}_{mult}_{seed}", seed=seed, bn=placement, lr_mult=mult, acc=acc, extra=extra
+                )
+
+
+def lr_runs(root, bn_x30_diverges=False, base_x30_final=None):
+    """base_x30_final: None makes no-BN x30 diverge, else its final accuracy (seed jitter 0.01)."""
+    for seed in SEEDS:
+        j = 0.001 * seed
+        arms = {
+            ("none", 1): step_curve(0.5, 0.9, 1000, j),
+            ("none", 5): step_curve(0.5, 0.91, 500, j),
+            ("before", 1): step_curve(0.5, 0.95, 400, j),
+            ("before", 5): step_curve(0.5, 0.95, 100, j),
+            ("before", 30): step_curve(0.5, 0.93, 200, j),
+        }
+        for (placement, mult), acc in arms.items():
+            diverge = 300 if (placement, mult) == ("before", 30) and bn_x30_diverges else None
+            write_run(
+                root / f"{placement}{mult}_{seed}", seed=seed, bn=placement, lr_mult=mult, acc=acc, diverged_at=diverge
+            )
+        if base_x30_final is not None:
+            x30 = step_curve(0.5, base_x30_final, 300, 10 * j)
+            write_run(root / f"none30_{seed}", seed=seed, bn="none", lr_mult=30, acc=x30)
+        else:
+            write_run(root / f"none30_{seed}", seed=seed, bn="none", lr_mult=30, diverged_at=200)
+
+
+def poor_init_runs(root, base_final=0.1, shrink=100.0):
+    for seed in SEEDS:
+        j = 0.001 * seed
+        stds = {f"act/conv{k}/std": 0.5 / shrink ** (k - 1) for k in range(1, 7)}
+        write_run(
+            root / f"none{seed}",
+            seed=seed,
+            bn="none",
+            acc=step_curve(0.1, base_final, 100, j),
+            extra=lambda step, stds=stds: stds if step == 0 else {},
+        )
+        write_run(root / f"all{seed}", seed=seed, bn="before", layers="all", acc=step_curve(0.1, 0.8, 100, j))
+        write_run(root / f"last{seed}", seed=seed, bn="before", layers="last", acc=step_curve(0.1, 0.6, 100, j))
+
+
+def identities(grad_weight_error=0.00015):
+    return {
+        a: {
+            "forward": 0.0001,
+            "grad_input": 0.00012,
+            "grad_weight": grad_weight_error,
+            "explained_by_eps": 0.0001,
+            "weight_gradient_ratio_times_a": 1.0001,
+        }
+        for a in ("0.01", "0.1", "10.0", "100.0")
+    }
+
+
+def scale_runs(root, grad_weight_error=0.00015, bias_effect=1e-15, bn_spread=0.01, layers_with_bias=0):
+    scales = (1e-4, 1e-2, 1.0)
+    for seed in SEEDS:
+        for i, scale in enumerate(scales):
+            probe = {
+                "scale_invariance": {
+                    "layers": ["fc1"],
+                    "identities": identities(grad_weight_error),
+                    "bias_before_bn": {
+                        "grad_norm_ratio": bias_effect,
+                        "output_change": bias_effect,
+                        "layers_with_bias": layers_with_bias,
+                    },
+                }
+            }
+            write_run(
+                root / f"bn{scale}_{seed}",
+                seed=seed,
+                bn="before",
+                scale=scale,
+                acc=step_curve(0.1, 0.9 + bn_spread * i / 2, 100, 0.001 * seed),
+                probes=probe,
+            )
+            write_run(
+                root / f"none{scale}_{seed}",
+                seed=seed,
+                bn="none",
+                scale=scale,
+                acc=step_curve(0.1, 0.1 + 0.4 * i, 100, 0.001 * seed),
+                probes={"scale_invariance": {"skipped": "no BN"}},
+            )
+
+
+def placement_runs(root, before=0.95, after=0.90):
+    for seed in SEEDS:
+        j = 0.001 * seed
+        for activation in ("sigmoid", "relu"):
+            for placement, final in (("none", 0.85), ("before", before), ("after", after)):
+                extra = (
+                    (lambda step: {"bnin/fc1/skew": 0.1, "bnin/fc1/kurt": 0.5})
+                    if placement != "none"
+                    else (lambda step: {})
+                )
+                write_run(
+                    root / f"{activation}{placement}{seed}",
+                    seed=seed,
+                    bn=placement,
+                    activation=activation,
+                    acc=step_curve(0.1, final, 100, j),
+                    extra=extra,
+                )
+
+
+def dropout_runs(root, bn_gain=0.0, base_gain=0.05):
+    for seed in SEEDS:
+        j = 0.002 * seed
+        for placement, final, gain in (("none", 0.85, base_gain), ("before", 0.93, bn_gain)):
+            write_run(
+                root / f"{placement}0_{seed}", seed=seed, bn=placement, dropout=0.0, acc=step_curve(0.1, final, 100, j)
+            )
+            write_run(
+                root / f"{placement}5_{seed}",
+                seed=seed,
+                bn=placement,
+                dropout=0.5,
+                acc=step_curve(0.1, final + gain + (0.001 if seed == 1 else 0), 100, j),
+            )
+
+
+def saturation_runs(root, bn_sat=0.05, base_sat=0.6):
+    for seed in SEEDS:
+        j = 0.01 * seed
+        for placement, sat, ratio in (("before", bn_sat, 0.8), ("none", base_sat, 0.01)):
+
+            def extra(step, sat=sat, ratio=ratio, j=j):
+                return {"sat/fc1": sat + j, "sat/fc2": sat, "grad/first_over_last": ratio}
+
+            write_run(root / f"{placement}{seed}", seed=seed, bn=placement, extra=extra)
+
+
+def time_stats_result(batch_small=0.5):
+    sizes = ["1", "2", "8", "1000"]
+    return {
+        "batch_sizes": [1, 2, 8, 1000],
+        "placements": 5,
+        "accuracy": {
+            "ema": {s: 0.93 for s in sizes},
+            "population": {s: 0.935 for s in sizes},
+            "batch": {"1": None, "2": batch_small, "8": 0.85, "1000": 0.94},
+        },
+        "max_prediction_change": {
+            "ema": {s: 0.0 for s in sizes},
+            "population": {s: 1e-7 for s in sizes},
+            "batch": {"1": None, "2": 0.99, "8": 0.9, "1000": 1e-7},
+        },
+        "undefined": {"batch/1": "Expected more than 1 value per channel"},
+        "ema_vs_population": {"accuracy_difference": 0.005, "prediction_agreement": 0.98},
+    }
+
+
+def insert_result(difference=4e-6, finetuned=0.97):
+    return {
+        "test_acc_before": 0.96,
+        "max_output_difference": difference,
+        "test_acc_after_insertion": 0.96,
+        "finetune_steps": 100,
+        "finetune_lr_mult": 1.0,
+        "finetuned": {"status": "completed", "final_test_acc": finetuned, "curve": []},
+        "control_without_bn": {"status": "completed", "final_test_acc": 0.965, "curve": []},
+    }
+
+
+def bn_math_result(error=1e-7, gradcheck=True):
+    return {
+        "layers": ["1d", "2d"],
+        "tolerance": 1e-5,
+        "vs_torch": {
+            k: error for k in ("output", "grad_input", "grad_weight", "grad_bias", "running_mean", "running_var")
+        },
+        "vs_autograd": {k: error for k in ("grad_input", "grad_weight", "grad_bias")},
+        "gradcheck": {"1d": gradcheck, "2d": True},
+    }
+
+
+def sigmoid_depth_runs(root, base_final=0.1):
+    for seed in SEEDS:
+        write_run(root / f"bn{seed}", seed=seed, bn="before", acc=step_curve(0.1, 0.9, 100, 0.001 * seed))
+        write_run(root / f"none{seed}", seed=seed, bn="none", acc=step_curve(0.1, base_final, 100, 0.001 * seed))
+
+
+def probe_runs(root, probe: str, result: dict, bn: str = "before"):
+    for seed in SEEDS:
+        write_run(root / str(seed), seed=seed, bn=bn, probes={probe: result})
+
+
+def write_catalogue(root: Path, skip: tuple[str, ...] = ()) -> Path:
+    """A results folder with every experiment's runs (each claim holds), as scripts/reproduce.py lays it out."""
+    builders = {
+        "fig1_mnist": fig1_runs,
+        "lr_multiplier": lr_runs,
+        "poor_init": poor_init_runs,
+        "scale_invariance": scale_runs,
+        "placement": placement_runs,
+        "dropout": dropout_runs,
+        "saturation": saturation_runs,
+        "sigmoid_depth": sigmoid_depth_runs,
+        "test_time_stats": lambda r: probe_runs(r, "test_time_stats", time_stats_result()),
+        "insert_pretrained": lambda r: probe_runs(r, "insert_pretrained", insert_result(), bn="none"),
+        "bn_math": lambda r: probe_runs(r, "bn_math", bn_math_result()),
+    }
+    for experiment, build in builders.items():
+        if experiment not in skip:
+            build(root / experiment)
+    return root

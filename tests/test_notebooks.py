@@ -1,0 +1,72 @@
+"""Real tiny runs, made once per test session: every notebook executes headless against them, and
+scripts/report.py turns them into a report end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jupytext
+import pytest
+from conftest import ROOT, compose_config
+from nbclient import NotebookClient
+from omegaconf import OmegaConf
+
+from analysis.report import main as report_main
+from train import run
+
+NOTEBOOKS = sorted((ROOT / "analysis" / "notebooks").glob("*.py"))
+TINY = ["dataset=digits", "train.steps=150", "train.eval_every=50", "train.log_every=25", "threads=1", "logger=none"]
+
+
+def sweep_job(results: Path, experiment: str, overrides: list[str]) -> None:
+    """One job of `python train.py -m experiment=<experiment> ...`, in-process (no interpreter start per job):
+    the run's record plus the resolved .hydra/config.yaml that Hydra would write."""
+    cfg = compose_config([f"experiment={experiment}", *TINY, *overrides])
+    folder = results / experiment / ",".join(overrides)
+    run(cfg, folder, experiment=experiment, overrides=overrides)
+    (folder / ".hydra").mkdir(exist_ok=True)
+    OmegaConf.save(cfg, folder / ".hydra" / "config.yaml", resolve=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_results(tmp_path_factory) -> Path:
+    """A results folder laid out as scripts/reproduce.py does: the Fig. 1 sweep (BN or not x 2 seeds) on digits."""
+    results = tmp_path_factory.mktemp("results")
+    for bn in ("none", "before"):
+        for seed in (0, 1):
+            sweep_job(results, "fig1_mnist", [f"bn={bn}", "optim.lr_mult=1", f"seed={seed}"])
+    return results
+
+
+def test_notebooks_are_thin_percent_scripts_with_one_results_variable():
+    assert {p.stem for p in NOTEBOOKS} >= {"convergence", "activations", "verdicts"}
+    for path in NOTEBOOKS:
+        text = path.read_text()
+        assert "# %%" in text and 'RESULTS = os.environ.get("BN_RESULTS", "results/fashion_mnist")' in text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_executes(path, tiny_results, tmp_path, monkeypatch):
+    monkeypatch.setenv("BN_RESULTS", str(tiny_results))
+    monkeypatch.setenv("BN_NOTEBOOK_FIGURES", str(tmp_path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    notebook = jupytext.read(path)
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "".join(o.get("text", "") for o in outputs) + "".join(str(o.get("data", {})) for o in outputs)
+    if path.stem != "verdicts":
+        assert "4 runs in" in text
+        assert list(tmp_path.glob("*.png"))  # at least one figure drawn from the real runs
+    else:
+        assert "C1" in text and "not run" in text
+
+
+def test_report_from_real_runs(tiny_results):
+    assert report_main([str(tiny_results)]) == 0
+    report = (tiny_results / "REPORT.md").read_text()
+    c1 = next(line for line in report.splitlines() if line.startswith("| C1 "))
+    assert any(f"**{v}**" in c1 for v in ("holds", "does not hold", "inconclusive")) and "| digits | 150 |" in c1
+    assert "![C1: c1_convergence](figures/c1_convergence.png)" in report
+    assert (tiny_results / "figures" / "c1_convergence.png").stat().st_size > 5000
+    assert "commands and the time the sweeps took are unknown" in report

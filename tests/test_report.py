@@ -1,0 +1,124 @@
+"""scripts/report.py: verdict table, sections, figures, commands and times; the same bytes twice."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+from runfactory import dropout_runs, write_catalogue
+
+from analysis.claims import CLAIMS
+from analysis.report import main, write_report
+
+ONLY = ("fig1_mnist", "test_time_stats", "dropout")
+
+
+def small_catalogue(root):
+    """Three experiments (C1, C2, C7 hold; C9 made not to), a log for two of them, the rest not run."""
+    write_catalogue(root, skip=tuple(e for e in {c.experiment for c in CLAIMS} if e not in ONLY))
+    dropout_runs(root / "dropout", bn_gain=0.06)
+    log = [
+        {
+            "experiment": "fig1_mnist",
+            "claims": ["C1", "C2"],
+            "command": "python train.py -m experiment=fig1_mnist (first try)",
+            "jobs": 12,
+            "already_complete": 0,
+            "wall_s": 10.0,
+            "returncode": 1,
+            "launcher": "local",
+            "finished_at": "2026-01-01T00:00:00",
+        },
+        {
+            "experiment": "fig1_mnist",
+            "claims": ["C1", "C2"],
+            "command": "python train.py -m experiment=fig1_mnist",
+            "jobs": 12,
+            "already_complete": 4,
+            "wall_s": 125.5,
+            "returncode": 0,
+            "launcher": "local",
+            "finished_at": "2026-01-01T00:05:00",
+        },
+        {
+            "experiment": "dropout",
+            "claims": ["C9"],
+            "command": "python train.py -m experiment=dropout",
+            "jobs": 12,
+            "already_complete": 0,
+            "wall_s": 30.0,
+            "returncode": 0,
+            "launcher": "local",
+            "finished_at": "2026-01-01T00:06:00",
+        },
+    ]
+    (root / "reproduce_log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in log) + "{cut\n")
+    return root
+
+
+def files(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted((root / "figures").glob("*.png"))} | {
+        "REPORT.md": (root / "REPORT.md").read_bytes()
+    }
+
+
+def test_report_twice_gives_the_same_files_and_says_what_it_found(tmp_path, capsys):
+    root = small_catalogue(tmp_path / "results")
+    assert main([str(root)]) == 0
+    first = files(root)
+    assert main([str(root)]) == 0
+    assert files(root) == first
+    progress = capsys.readouterr().err
+    assert "C1: holds" in progress and "C12: not run" in progress
+
+    report = first["REPORT.md"].decode()
+    rows = [line for line in report.splitlines() if line.startswith("| C")]
+    assert [row.split()[1] for row in rows[:13]] == [c.id for c in CLAIMS]
+    verdicts = {row.split()[1]: row.split("**")[1] for row in rows[:13]}
+    assert verdicts == {
+        "C1": "holds",
+        "C2": "holds",
+        "C7": "holds",
+        "C9": "does not hold",
+        **{c: "not run" for c in ("C3", "C4", "C5", "C6", "C8", "C10", "C11", "C12", "C13")},
+    }
+    assert "14x fewer steps" in report  # the source's number beside ours, even when not run
+    assert "Did not reproduce:\n\n- C9: Dropout helps the BN net more than the unnormalized one" in report
+    assert "![C1: c1_convergence](figures/c1_convergence.png)" in report
+    assert {
+        "figures/c1_convergence.png",
+        "figures/c2_percentiles.png",
+        "figures/c7_batch_size.png",
+        "figures/c9_dropout.png",
+    } <= set(first)
+    # the last log line per experiment, unknown where there is none, the total, the damaged line
+    assert (
+        "| `fig1_mnist` | 12 | 12.0 s | `python train.py -m experiment=fig1_mnist` | 12 (4) | 2 min 06 s | 0 | local"
+        in report
+    )
+    assert "first try" not in report
+    assert "| `test_time_stats` | 3 | 3.0 s | unknown |" in report
+    assert "Total wall time of the logged sweeps: 2 min 36 s." in report
+    assert "reproduce_log.jsonl:4 could not be read" in report
+    assert "- `abc123`: " in report
+
+
+def test_without_a_log_the_commands_and_times_are_unknown(tmp_path):
+    write_catalogue(tmp_path, skip=tuple(e for e in {c.experiment for c in CLAIMS} if e != "test_time_stats"))
+    report = write_report(tmp_path).read_text()
+    assert "No `reproduce_log.jsonl` in this folder: the commands and the time the sweeps took are unknown." in report
+    assert "**Verdict: holds.**" in report
+
+
+def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys):
+    for args in ([], ["--help"], [str(tmp_path), "extra"]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.splitlines()) == 1
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "report.py"), str(tmp_path / "missing")], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and result.stderr == f"error: results folder {tmp_path / 'missing'} does not exist\n"
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,288 @@
+"""Each claim's verdict rule on hand-written run folders that should hold and that should not."""
+
+from __future__ import annotations
+
+import pytest
+from runfactory import (
+    SEEDS,
+    bn_math_result,
+    dropout_runs,
+    fig1_runs,
+    insert_result,
+    lr_runs,
+    placement_runs,
+    poor_init_runs,
+    saturation_runs,
+    scale_runs,
+    step_curve,
+    time_stats_result,
+    write_run,
+)
+
+from analysis.tables import load_all
+from analysis.verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, VERDICTS
+
+
+def verdict_of(claim, root):
+    return VERDICTS[claim](load_all(root))
+
+
+# --- C1, C2 -------------------------------------------------------------------------------------
+
+
+def test_c1_holds_when_bn_is_above_throughout_with_intervals_apart(tmp_path):
+    fig1_runs(tmp_path)
+    v = verdict_of("C1", tmp_path)
+    assert v.verdict == HOLDS, v.explanation
+    assert v.seeds == 3 and v.dataset == "digits" and v.steps == 1000
+    assert v.numbers["BN final acc"].low > v.numbers["no-BN final acc"].high
+    # the mean BN curve passes the baseline's final mean (about 0.88) long before the end
+    assert 0 < v.numbers["steps BN needs for the no-BN final acc"] < 500
+    assert v.numbers["tuned lr_mult (BN, no-BN)"] == "x1, x1" and v.numbers["against the tuned baseline"] == HOLDS
+
+
+def test_c1_does_not_hold_when_bn_ends_lower(tmp_path):
+    fig1_runs(tmp_path, bn_final=0.85)
+    assert verdict_of("C1", tmp_path).verdict == DOES_NOT_HOLD
+
+
+def test_c1_with_one_seed_is_inconclusive(tmp_path):
+    fig1_runs(tmp_path, seeds=(0,))
+    v = verdict_of("C1", tmp_path)
+    assert v.verdict == INCONCLUSIVE and "too few" in v.explanation
+
+
+def test_c1_a_diverged_bn_run_means_it_does_not_hold(tmp_path):
+    fig1_runs(tmp_path)
+    write_run(tmp_path / "before_1.0_3", seed=3, bn="before", lr_mult=1.0, diverged_at=300)
+    v = verdict_of("C1", tmp_path)
+    assert v.verdict == DOES_NOT_HOLD and "diverged" in v.explanation
+
+
+def test_c2_holds_when_percentiles_drift_less_with_bn(tmp_path):
+    fig1_runs(tmp_path, drift_bn=0.1, drift_base=2.0)
+    v = verdict_of("C2", tmp_path)
+    assert v.verdict == HOLDS
+    # each percentile moves drift * 0.9 (steps 100..1000) over a spread of 2
+    assert v.numbers["BN drift"].mean == pytest.approx(0.1 * 0.9 / 2)
+    assert v.numbers["no-BN drift"].mean == pytest.approx(2.0 * 0.9 / 2)
+
+
+def test_c2_does_not_hold_when_bn_drifts_more(tmp_path):
+    fig1_runs(tmp_path, drift_bn=2.0, drift_base=0.1)
+    assert verdict_of("C2", tmp_path).verdict == DOES_NOT_HOLD
+
+
+def test_c2_without_probes_is_inconclusive(tmp_path):
+    for seed in SEEDS:
+        for placement in ("before", "none"):
+            write_run(tmp_path / f"{placement}{seed}", seed=seed, bn=placement)
+    assert verdict_of("C2", tmp_path).verdict == INCONCLUSIVE
+
+
+# --- C3 -------------------------------------------------------------------------------------------
+
+
+def test_c3_holds_and_reports_the_step_ratio(tmp_path):
+    lr_runs(tmp_path)
+    v = verdict_of("C3", tmp_path)
+    assert v.verdict == HOLDS, v.explanation
+    # no-BN x1 reaches its own final mean (0.901) at step 1000, BN x5 at 100, BN x30 at 200
+    assert v.numbers["no-BN x1 steps"] == 1000
+    assert v.numbers["BN x5 step ratio"] == pytest.approx(10.0)
+    assert v.numbers["BN x30 step ratio"] == pytest.approx(5.0)
+    assert v.numbers["no-BN x30 diverged"] == "3/3"
+
+
+def test_c3_does_not_hold_when_bn_x30_diverges(tmp_path):
+    lr_runs(tmp_path, bn_x30_diverges=True)
+    v = verdict_of("C3", tmp_path)
+    assert v.verdict == DOES_NOT_HOLD and "BN x30 run(s) diverged" in v.explanation
+
+
+def test_c3_does_not_hold_when_no_bn_x30_trains_fine(tmp_path):
+    lr_runs(tmp_path, base_x30_final=0.92)
+    assert verdict_of("C3", tmp_path).verdict == DOES_NOT_HOLD
+
+
+def test_c3_is_inconclusive_when_no_bn_x30_ends_lower_within_the_noise(tmp_path):
+    lr_runs(tmp_path, base_x30_final=0.885)  # 0.885, 0.895, 0.905 against 0.900, 0.901, 0.902
+    v = verdict_of("C3", tmp_path)
+    assert v.verdict == INCONCLUSIVE and "intervals overlap" in v.explanation
+
+
+# --- C4 -------------------------------------------------------------------------------------------
+
+
+def test_c4_holds_when_no_bn_stays_at_chance_and_its_scale_collapses(tmp_path):
+    poor_init_runs(tmp_path)
+    v = verdict_of("C4", tmp_path)
+    assert v.verdict == HOLDS, v.explanation
+    assert v.numbers["no-BN scale shrink (orders of magnitude, first to last)"] == pytest.approx(10.0)
+
+
+def test_c4_does_not_hold_when_no_bn_trains(tmp_path):
+    poor_init_runs(tmp_path, base_final=0.5)
+    assert verdict_of("C4", tmp_path).verdict == DOES_NOT_HOLD
+
+
+def test_c4_does_not_hold_when_the_scale_barely_shrinks(tmp_path):
+    poor_init_runs(tmp_path, shrink=1.2)
+    assert verdict_of("C4", tmp_path).verdict == DOES_NOT_HOLD
+
+
+# --- C5, C8 ---------------------------------------------------------------------------------------
+
+
+def test_c5_holds_when_identities_hold_and_only_bn_ignores_the_scale(tmp_path):
+    scale_runs(tmp_path)
+    v = verdict_of("C5", tmp_path)
+    assert v.verdict == HOLDS, v.explanation
+    assert v.numbers["BN final acc range over scales"] == pytest.approx(0.01)
+    assert v.numbers["no-BN final acc range over scales"] == pytest.approx(0.8)
+
+
+def test_c5_does_not_hold_when_an_identity_is_off(tmp_path):
+    scale_runs(tmp_path, grad_weight_error=0.2)
+    v = verdict_of("C5", tmp_path)
+    assert v.verdict == DOES_NOT_HOLD and "grad_weight" in v.explanation
+
+
+def test_c5_does_not_hold_when_bn_depends_on_the_scale(tmp_path):
+    scale_runs(tmp_path, bn_spread=0.3)
+    assert verdict_of("C5", tmp_path).verdict == DOES_NOT_HOLD
+
+
+def test_c8_holds_when_the_bias_does_nothing(tmp_path):
+    scale_runs(tmp_path)
+    v = verdict_of("C8", tmp_path)
+    assert v.verdict == HOLDS and v.numbers["runs"] == 9
+
+
+def test_c8_does_not_hold_when_the_bias_matters_or_remains(tmp_path):
+    scale_runs(tmp_path / "a", bias_effect=0.3)
+    scale_runs(tmp_path / "b", layers_with_bias=1)
+    assert verdict_of("C8", tmp_path / "a").verdict == DOES_NOT_HOLD
+    assert verdict_of("C8", tmp_path / "b").verdict == DOES_NOT_HOLD
+
+
+# --- C6, C9, C10, C13 -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "before, after, expected", [(0.95, 0.90, HOLDS), (0.90, 0.95, DOES_NOT_HOLD), (0.95, 0.9505, INCONCLUSIVE)]
+)
+def test_c6_says_which_placement_is_better_or_that_they_tie(tmp_path, before, after, expected):
+    placement_runs(tmp_path, before, after)
+    v = verdict_of("C6", tmp_path)
+    assert v.verdict == expected, v.explanation
+    assert v.numbers["sigmoid before BN-input kurtosis"].mean == pytest.approx(0.5)
+    if expected == INCONCLUSIVE:
+        assert "they tie" in v.explanation
+
+
+def test_c9_holds_when_dropout_helps_bn_less(tmp_path):
+    dropout_runs(tmp_path)
+    v = verdict_of("C9", tmp_path)
+    assert v.verdict == HOLDS, v.explanation
+    # gains per seed: 0.05, 0.051, 0.05 -> mean 0.050333
+    assert v.numbers["no-BN dropout gain"].mean == pytest.approx(0.050333, abs=1e-6)
+    assert v.numbers["BN train-test gap, dropout 0"].mean == pytest.approx(0.02)
+
+
+def test_c9_does_not_hold_when_dropout_helps_bn_more(tmp_path):
+    dropout_runs(tmp_path, bn_gain=0.06)
+    assert verdict_of("C9", tmp_path).verdict == DOES_NOT_HOLD
+
+
+def test_c10_holds_with_less_saturation_and_balanced_gradients(tmp_path):
+    saturation_runs(tmp_path)
+    v = verdict_of("C10", tmp_path)
+    assert v.verdict == HOLDS, v.explanation
+    assert v.numbers["no-BN |log10 grad first/last|"].mean == pytest.approx(2.0)
+
+
+def test_c10_does_not_hold_when_bn_saturates_more(tmp_path):
+    saturation_runs(tmp_path, bn_sat=0.7)
+    assert verdict_of("C10", tmp_path).verdict == DOES_NOT_HOLD
+
+
+@pytest.mark.parametrize("base_final, expected", [(0.1, HOLDS), (0.5, HOLDS), (0.88, DOES_NOT_HOLD)])
+def test_c13_deep_sigmoid(tmp_path, base_final, expected):
+    for seed in SEEDS:
+        write_run(tmp_path / f"bn{seed}", seed=seed, bn="before", acc=step_curve(0.1, 0.9, 100, 0.001 * seed))
+        write_run(tmp_path / f"none{seed}", seed=seed, bn="none", acc=step_curve(0.1, base_final, 100, 0.001 * seed))
+    assert verdict_of("C13", tmp_path).verdict == expected
+
+
+# --- C7, C11, C12 ---------------------------------------------------------------------------------
+
+
+def test_c7_holds_and_not(tmp_path):
+    for seed in SEEDS:
+        write_run(tmp_path / "a" / str(seed), seed=seed, probes={"test_time_stats": time_stats_result()})
+        write_run(
+            tmp_path / "b" / str(seed), seed=seed, probes={"test_time_stats": time_stats_result(batch_small=0.93)}
+        )
+    v = verdict_of("C7", tmp_path / "a")
+    assert v.verdict == HOLDS, v.explanation
+    assert v.numbers["accuracy lost with batch statistics at the smallest batch"].mean == pytest.approx(0.435)
+    assert verdict_of("C7", tmp_path / "b").verdict == DOES_NOT_HOLD
+
+
+@pytest.mark.parametrize(
+    "difference, finetuned, expected", [(4e-6, 0.97, HOLDS), (0.1, 0.97, DOES_NOT_HOLD), (4e-6, 0.90, DOES_NOT_HOLD)]
+)
+def test_c11(tmp_path, difference, finetuned, expected):
+    write_run(tmp_path / "0", bn="none", probes={"insert_pretrained": insert_result(difference, finetuned)})
+    assert verdict_of("C11", tmp_path).verdict == expected
+
+
+@pytest.mark.parametrize(
+    "error, gradcheck, expected", [(1e-7, True, HOLDS), (1e-3, True, DOES_NOT_HOLD), (1e-7, False, DOES_NOT_HOLD)]
+)
+def test_c12(tmp_path, error, gradcheck, expected):
+    write_run(tmp_path / "0", probes={"bn_math": bn_math_result(error, gradcheck)})
+    assert verdict_of("C12", tmp_path).verdict == expected
+
+
+def test_every_claim_without_runs_is_inconclusive(tmp_path):
+    for claim, rule in VERDICTS.items():
+        v = rule([])
+        assert v.verdict == INCONCLUSIVE and v.claim == claim
+
+
+@pytest.mark.parametrize("base_x5, expected", [(0.1, HOLDS), (0.89, DOES_NOT_HOLD)])
+def test_c13_takes_each_arm_at_its_tuned_lr(tmp_path, base_x5, expected):
+    for seed in SEEDS:
+        for mult, bn_final, base_final in ((1, 0.9, 0.1), (5, 0.95, base_x5)):
+            j = 0.001 * seed
+            write_run(
+                tmp_path / f"bn{mult}_{seed}",
+                seed=seed,
+                bn="before",
+                lr_mult=mult,
+                acc=step_curve(0.1, bn_final, 100, j),
+            )
+            write_run(
+                tmp_path / f"no{mult}_{seed}",
+                seed=seed,
+                bn="none",
+                lr_mult=mult,
+                acc=step_curve(0.1, base_final, 100, j),
+            )
+    v = verdict_of("C13", tmp_path)
+    assert v.verdict == expected and v.numbers["BN final acc"].mean == pytest.approx(0.951)
+    assert v.numbers["tuned lr_mult (BN, no-BN)"] == ("x5, x1" if base_x5 == 0.1 else "x5, x5")
+
+
+def test_c10_a_tie_is_inconclusive(tmp_path):
+    saturation_runs(tmp_path, bn_sat=0.0, base_sat=0.0)
+    v = verdict_of("C10", tmp_path)
+    assert v.verdict == INCONCLUSIVE and "tie" in v.explanation
+
+
+def test_c9_overlapping_gains_are_inconclusive(tmp_path):
+    dropout_runs(tmp_path, bn_gain=0.0505)
+    v = verdict_of("C9", tmp_path)
+    assert v.verdict == INCONCLUSIVE and "overlap" in v.explanation

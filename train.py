@@ -211,4 +211,7 @@ if __name__ == "__main__":
     # task for other processes (joblib, submitit) then pickle it by reference to `train`.
     import train
 
+    # SLURM starts each job in a fresh interpreter, in the folder the sweep was started from:
+    # let it import `train` from this checkout too (sbatch passes the environment on).
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]))
     train.main()

@@ -1,0 +1,34 @@
+"""The SLURM launcher of configs/hydra/launcher/slurm.yaml: submitit's, with sbatch's refusals as
+one line. Hydra only loads launchers from the `hydra_plugins` package, hence this folder."""
+from __future__ import annotations
+
+import sys
+
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
+
+
+class SlurmLauncher(SubmititSlurmLauncher):
+    def launch(self, job_overrides, initial_job_idx):
+        from submitit.core.utils import FailedJobError
+
+        try:
+            return super().launch(job_overrides, initial_job_idx)
+        except FailedJobError as error:
+            refusal = sbatch_refusal(str(error))
+            if refusal is None:
+                raise  # a job failed while running: submitit's message has its log
+            print(
+                f"error: SLURM refused the jobs ({refusal}); check hydra.launcher.partition, gpus_per_node, "
+                "cpus_per_task, mem_gb and timeout_min against the cluster (sinfo lists its partitions)",
+                file=sys.stderr,
+            )
+            sys.exit(2)
+
+
+def sbatch_refusal(message: str) -> str | None:
+    """sbatch's own error line when submitting failed (submitit raises with sbatch's stderr), else None."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("sbatch: error")]
+    if not lines or not lines[0].startswith("sbatch"):
+        return None
+    return "; ".join(errors or lines[:1])

@@ -75,7 +75,7 @@ def track(items: Iterable[Item], what: str, total: int | None = None, bar: bool 
     if bar_fits() if bar is None else bar:
         from tqdm import tqdm
 
-        yield from tqdm(items, desc=what, total=total, dynamic_ncols=True, file=sys.stderr, leave=False)
+        yield from tqdm(items, desc=what, total=total, dynamic_ncols=True, file=sys.stderr)
         return
     of_total = f"/{total}" if total is not None else ""
     started = last_line = time.perf_counter()

@@ -121,6 +121,7 @@ def test_histogram_arrays_are_logged_as_64_bin_histograms_and_bad_ones_skipped(t
             "act/fc1/p50": 0.25,
             "act/fc2/hist": np.array([np.nan, np.inf]),
             "act/fc3/hist": np.array([], dtype=np.float32),
+            "act/fc4/hist": np.array(["not", "numbers"]),
         },
         step=0,
     )
@@ -134,7 +135,7 @@ def test_histogram_arrays_are_logged_as_64_bin_histograms_and_bad_ones_skipped(t
     assert len(first["act/fc1/hist/values"]) == HISTOGRAM_BINS and sum(first["act/fc1/hist/values"]) == 500
     assert first["act/fc1/hist/bins"][0] == pytest.approx(values.min())
     assert first["act/fc1/p50"] == 0.25
-    assert not any(key.startswith(("act/fc2", "act/fc3")) for key in first)
+    assert not any(key.startswith(("act/fc2", "act/fc3", "act/fc4")) for key in first)
     assert second["act/fc1/hist/bins"][-1] == pytest.approx(2 * values.max(), rel=1e-5)
     assert second["test/acc"] == 0.5
 

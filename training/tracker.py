@@ -78,7 +78,7 @@ class WandbTracker:
         self._failed = False
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
-        self._guarded(self.run.log, wandb_values(metrics), step=step)
+        self._guarded(lambda: self.run.log(wandb_values(metrics), step=step))
 
     def summarize(self, results: dict[str, Any]) -> None:
         """Nested results as flat summary keys of the wandb run ('study/accuracy/ema/32')."""
@@ -117,22 +117,27 @@ class WandbTracker:
 
 
 def wandb_values(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The metrics dict as wandb.log takes it: without `step`, 1-D arrays as 64-bin histograms.
-    An array that cannot make a histogram (empty, or nothing finite) is left out."""
+    """The metrics dict as wandb.log takes it: without `step`, arrays as 64-bin histograms of
+    their finite values. An array that cannot make a histogram (empty, nothing finite, not
+    numbers) is left out."""
+    values = {key: value for key, value in metrics.items() if key != "step" and not isinstance(value, np.ndarray)}
+    for key, value in metrics.items():
+        if isinstance(value, np.ndarray):
+            histogram = _histogram(value)
+            if histogram is not None:
+                values[key] = histogram
+    return values
+
+
+def _histogram(array: np.ndarray):
     import wandb
 
-    values = {}
-    for key, value in metrics.items():
-        if key == "step":
-            continue
-        if isinstance(value, np.ndarray):
-            finite = np.asarray(value, dtype=np.float64).ravel()
-            finite = finite[np.isfinite(finite)]
-            if finite.size:
-                values[key] = wandb.Histogram(finite, num_bins=HISTOGRAM_BINS)
-            continue
-        values[key] = value
-    return values
+    try:
+        finite = array.astype(np.float64).ravel()
+    except (TypeError, ValueError):
+        return None
+    finite = finite[np.isfinite(finite)]
+    return wandb.Histogram(finite, num_bins=HISTOGRAM_BINS) if finite.size else None
 
 
 def run_group(experiment: str | None, sweep_dir: str | Path | None) -> str:

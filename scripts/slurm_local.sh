@@ -8,8 +8,10 @@
 # Needs Debian/Ubuntu's slurm-wlm and munge (`apt-get install -y slurm-wlm munge`) and root
 # (slurmd starts jobs as their users). Everything the cluster writes (its slurm.conf, munge key
 # and socket, state, logs) lives in one folder, $SLURM_LOCAL_DIR (default /tmp/slurm-local-$USER);
-# the machine's own /etc/slurm and munge are not touched. One partition, `local`, with this
-# machine's CPUs and memory; no accounting (sacct has nothing to show, squeue works).
+# the machine's own /etc/slurm and munge are not touched; slurmctld and slurmd listen on
+# $SLURM_LOCAL_PORT and the next port (default 6917, 6918). One partition, `local`, with this
+# machine's CPUs and memory, jobs bound to the CPUs they asked for; no accounting (sacct has
+# nothing to show, squeue works).
 set -euo pipefail
 
 dir="${SLURM_LOCAL_DIR:-${TMPDIR:-/tmp}/slurm-local-$(id -un)}"
@@ -43,7 +45,7 @@ SlurmdPidFile=$dir/slurmd.pid
 SlurmctldLogFile=$dir/slurmctld.log
 SlurmdLogFile=$dir/slurmd.log
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+TaskPlugin=task/affinity
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
@@ -56,7 +58,7 @@ SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
 MinJobAge=300
-KillWait=5
+KillWait=2
 Waittime=0
 NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=local Nodes=$node Default=YES MaxTime=INFINITE State=UP

@@ -2,6 +2,7 @@
 one line. Hydra only loads launchers from the `hydra_plugins` package, hence this folder."""
 from __future__ import annotations
 
+import logging
 import sys
 
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
@@ -11,6 +12,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
     def launch(self, job_overrides, initial_job_idx):
         from submitit.core.utils import FailedJobError
 
+        logging.getLogger("submitit").addFilter(SacctWarningOnce())
         try:
             return super().launch(job_overrides, initial_job_idx)
         except FailedJobError as error:
@@ -32,3 +34,21 @@ def sbatch_refusal(message: str) -> str | None:
     if not lines or not lines[0].startswith("sbatch"):
         return None
     return "; ".join(errors or lines[:1])
+
+
+class SacctWarningOnce(logging.Filter):
+    """submitit asks sacct for the jobs' states and warns at every check when it fails (always, on a
+    cluster without accounting such as scripts/slurm_local.sh's); it then follows the jobs by their
+    result files. Say it once."""
+
+    def __init__(self):
+        super().__init__()
+        self.warned = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "Bypassing sacct error" not in record.getMessage():
+            return True
+        if self.warned:
+            return False
+        self.warned = True
+        return True

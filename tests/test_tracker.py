@@ -111,6 +111,7 @@ def test_failed_run_is_tagged_failed_with_exit_code_1(tmp_path, monkeypatch):
 
 
 def test_histogram_arrays_are_logged_as_64_bin_histograms_and_bad_ones_skipped(tmp_path):
+    """Also: a diverged run is tagged `diverged` and exits 0."""
     cfg = compose_config(WANDB)
     tracker = start_tracker(cfg.logger, tmp_path, {"bn": {"placement": "before"}})
     values = np.random.default_rng(0).normal(size=500)
@@ -126,10 +127,13 @@ def test_histogram_arrays_are_logged_as_64_bin_histograms_and_bad_ones_skipped(t
         step=0,
     )
     tracker.log({"step": 10, "act/fc1/hist": values.astype(np.float32) * 2, "test/acc": 0.5}, step=10)
-    tracker.finish({"status": "completed"})
+    tracker.finish({"status": "diverged", "diverged_step": 10, "final_test_acc": None})
     assert not tracker._failed
 
-    history = read_wandb_run(tmp_path)["history"]
+    wandb_run = read_wandb_run(tmp_path)
+    assert "diverged" in wandb_run["run"].tags and wandb_run["exit_code"] == 0  # diverged is a result, not a failure
+    assert wandb_run["summary"]["diverged_step"] == 10 and wandb_run["summary"]["final_test_acc"] is None
+    history = wandb_run["history"]
     first, second = history[0], history[1]
     assert first["act/fc1/hist/_type"] == "histogram"
     assert len(first["act/fc1/hist/values"]) == HISTOGRAM_BINS and sum(first["act/fc1/hist/values"]) == 500

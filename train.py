@@ -32,7 +32,8 @@ from training.loop import LoopSettings, LoopState, train
 from training.optim import build_optimizer
 from training.progress import Progress
 from training.record import METRICS_FILE, SUMMARY_FILE, RunRecord, code_version
-from training.studies import StudyContext, run_study
+from training.probes import ProbeContext, ProbeRunner
+from training.probes.layers import bn_buffers
 from training.tracker import start_tracker
 
 log = logging.getLogger("train")
@@ -70,6 +71,8 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
         order = BatchOrder(len(data.train_x), cfg.train.batch_size, cfg.seed, device)
         resume_from = restore(run_dir, model, optimizer, device, record) if resuming else None
         summary["resumed_from_step"] = resume_from.outcome.steps if resume_from else None
+        probe_context = ProbeContext(model, data, order, cfg)
+        probes = ProbeRunner(cfg.get("probes"), probe_context)
 
         def emit(metrics: dict) -> None:
             record.log(metrics)
@@ -77,6 +80,7 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
 
         def before_final_eval() -> None:
             if cfg.bn.eval_stats == "population":  # the paper's Alg. 2 replaces the running averages
+                probe_context.ema_bn_state = bn_buffers(model)
                 population_statistics(model, epoch_batches(data, order))
 
         def checkpoint(state: LoopState) -> None:
@@ -86,13 +90,15 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
         try:
             settings = LoopSettings.from_config(cfg.train)
             outcome = train(
-                model, optimizer, data, order, settings, emit, progress.update, before_final_eval, checkpoint, resume_from
+                model, optimizer, data, order, settings, emit, probes, progress.update, before_final_eval, checkpoint,
+                resume_from,
             )
         finally:
             progress.close()
-        if cfg.study is not None and outcome.status == "completed":
-            summary["study"] = run_study(cfg.study, StudyContext(model, data, order, cfg))
-            tracker.summarize({"study": summary["study"]})
+        if outcome.status == "completed":
+            results = probes.at_end()
+            summary.update(results)
+            tracker.summarize(results)
         summary.update(
             status=outcome.status,
             steps=outcome.steps,

@@ -3,6 +3,7 @@
     python scripts/bench.py                  # Fig. 1 step: this loop vs a torchvision Dataset + DataLoader loop
     python scripts/bench.py --full           # also time a whole 50,000-step Fig. 1 run (eval every 500 steps)
     python scripts/bench.py --scratch        # also the loop with the hand-written BN layer (bn.impl=scratch)
+    python scripts/bench.py --probes         # also whole runs with the Fig. 1 probes on and off
 
 Both loops train the same Fig. 1 network (784-100-100-100-10, BN before each sigmoid, batch 60,
 plain SGD) on the same data: MNIST when it is under BN_DATA_DIR (or --root), else Fashion-MNIST,
@@ -95,16 +96,28 @@ def dataloader_loop(cfg, device, steps: int, warmup: int) -> float:
     return run(steps)
 
 
-def full_fig1_run(cfg, device) -> dict:
-    """Wall time of the whole Fig. 1 run as train.py does it (50,000 steps, eval every 500)."""
-    from train import run
-
+def whole_run(cfg, **changes) -> dict:
+    """One run as train.py does it, with `changes` to the config (e.g. train={"steps": 50000})."""
     import tempfile
 
+    from omegaconf import OmegaConf
+
+    from train import run
+
+    cfg = OmegaConf.merge(cfg, changes)
     with tempfile.TemporaryDirectory() as run_dir:
         tic = time.perf_counter()
         summary = run(cfg, run_dir)
-        return {"wall_s": time.perf_counter() - tic, "steps": summary["steps"], "final_test_acc": summary["final_test_acc"]}
+        return {"wall_s": time.perf_counter() - tic, "steps": summary["steps"], "steps_per_s": summary["steps_per_s"],
+                "final_test_acc": summary["final_test_acc"]}
+
+
+def probes_on_and_off(cfg, steps: int) -> dict:
+    """The Fig. 1 run (its activations probe at every evaluation) against the same run without
+    probes: the training step rate (evaluation and probes excluded) and the whole wall time."""
+    on = whole_run(cfg, train={"steps": steps})
+    off = whole_run(cfg, train={"steps": steps}, probes={})
+    return {"with_probes": on, "without_probes": off, "step_rate_change": on["steps_per_s"] / off["steps_per_s"] - 1}
 
 
 def main() -> None:
@@ -113,8 +126,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000, help="timed steps per loop")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--full", action="store_true", help="also time a whole 50,000-step Fig. 1 run")
+    parser.add_argument("--full", action="store_true", help="also time a whole 50,000-step Fig. 1 run (the paper's length)")
     parser.add_argument("--scratch", action="store_true", help="also time this loop with bn.impl=scratch (models/batchnorm.py)")
+    parser.add_argument("--probes", action="store_true", help="also time whole Fig. 1 runs with its probes on and off")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. bn.impl=scratch")
     args = parser.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
@@ -132,8 +146,14 @@ def main() -> None:
         scratch = this_loop(fig1_config(args.root, [*args.overrides, "bn.impl=scratch"]), device, args.steps, args.warmup)
         result.update(scratch_steps_per_s=scratch, torch_bn_over_scratch_bn=ours / scratch)
         print(f"scratch BN       {scratch:8.0f} steps/s: torch's BN step is {ours / scratch:.2f}x as fast")
+    if args.probes:
+        probes = probes_on_and_off(cfg, args.steps)
+        result["probes"] = probes
+        on, off = probes["with_probes"], probes["without_probes"]
+        print(f"Fig. 1 probes on {on['steps_per_s']:8.0f} steps/s ({on['wall_s']:.1f} s wall), off {off['steps_per_s']:.0f} "
+              f"steps/s ({off['wall_s']:.1f} s wall): step rate {100 * probes['step_rate_change']:+.1f}%")
     if args.full:
-        full = full_fig1_run(cfg, device)
+        full = whole_run(cfg, train={"steps": 50_000})
         result["full_run"] = full
         print(f"full Fig. 1 run  {full['wall_s']:8.1f} s for {full['steps']} steps (test accuracy {full['final_test_acc']:.4f})")
     print(json.dumps(result))

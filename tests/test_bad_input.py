@@ -34,7 +34,8 @@ BAD_COMMAND_LINES = [
     (["logger.mode=sometimes"], "error: logger.mode=sometimes is not one of offline, online, disabled"),
     (["dataset.root={file}"], "error: dataset.root={file} is a file, not a folder"),
     (["dataset=mnist", "dataset.download=false", "dataset.root={empty}"], "error: dataset=mnist: no data in {empty}/MNIST/raw"),
-    (["study={{name:magic}}"], "error: study.name=magic is not one of"),
+    (["probes=[activations]", "probes.activations.examples=0"], "error: probes.activations.examples must be a whole number >= 1, got 0"),
+    (["probes=[magic]"], "Could not load 'probes/magic'"),
     ([], "error: hydra.run.dir={run} already holds a run; pass resume=true"),
     (["resume=true", "optim.lr=0.3"], "error: resume=true with settings that differ from the run in {run}: optim.lr (0.1 -> 0.3)"),
 ]

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.bn_identities import (
+from training.probes.bn_identities import (
     _normalize,
     bias_before_bn_effect,
     eps_forward_error,

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from models.layers import ACTIVATIONS, BN_IMPLS, BN_LAYERS, PLACEMENTS
 from training.data import missing_data_error
 from training.record import METRICS_FILE, SUMMARY_FILE, flatten
-from training.studies import STUDY_NAMES
+from training.probes import ProbeSettingError, check_probes
 from training.tracker import WANDB_MODES
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -43,8 +43,10 @@ def validate(cfg: DictConfig) -> None:
     _check_init(cfg)
     _check_optim(cfg)
     _check_dataset(cfg)
-    if cfg.study is not None:
-        _choice(cfg, "study.name", STUDY_NAMES)
+    try:
+        check_probes(cfg.get("probes"))
+    except ProbeSettingError as error:
+        raise ConfigError(str(error)) from None
     if cfg.logger.name == "wandb":
         _choice(cfg, "logger.mode", WANDB_MODES)
         _number(cfg, "logger.init_timeout_s", low=0, low_open=True)

@@ -99,12 +99,16 @@ def train(
     order: BatchOrder,
     settings: LoopSettings,
     emit: Callable[[dict], None],
+    probes=None,
     on_progress: Callable[[int, dict, float], None] = lambda step, metrics, rate: None,
     before_final_eval: Callable[[], None] = lambda: None,
     checkpoint: Callable[[LoopState], None] | None = None,
     resume_from: LoopState | None = None,
 ) -> Outcome:
     """Run SGD up to `settings.steps`; `emit` receives every metrics line ({"step": ..., ...}).
+
+    `probes` (a training.probes.ProbeRunner, or None) measures at every evaluation, step 0
+    included; its keys join that step's metrics line.
 
     `checkpoint(state)` is called every `settings.checkpoint_every` steps and at the last step,
     after that step's metrics are emitted. `resume_from` continues from such a state; the
@@ -125,8 +129,14 @@ def train(
             if outcome.best_test_acc is None or metrics["test/acc"] > outcome.best_test_acc:
                 outcome.best_test_acc = metrics["test/acc"]
 
+    def evaluation(step: int) -> dict:
+        metrics = eval_metrics(model, data, settings.eval_batch_size)
+        if probes is not None:
+            metrics.update(probes.at_eval(step))
+        return metrics
+
     if resume_from is None:
-        record({"step": 0, **eval_metrics(model, data, settings.eval_batch_size)})
+        record({"step": 0, **evaluation(0)})
     tic = time.perf_counter()
     for step in range(outcome.steps + 1, settings.steps + 1):
         index = order.indices(step - 1)
@@ -156,7 +166,7 @@ def train(
             if math.isfinite(train_loss) and eval_now:
                 if last:
                     before_final_eval()
-                metrics.update(eval_metrics(model, data, settings.eval_batch_size))
+                metrics.update(evaluation(step))
             record(metrics)
             on_progress(step, metrics, outcome.steps_per_s or 0.0)
             if not (math.isfinite(train_loss) and math.isfinite(metrics.get("test/loss", 0.0))):

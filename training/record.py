@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 STATUSES = ("completed", "diverged", "failed")
@@ -102,8 +104,10 @@ class RunRecord:
         return problems
 
     def log(self, metrics: dict[str, Any]) -> None:
-        """One line: {"step": ..., "<split>/<name>": ...}."""
-        self._metrics.write(json.dumps(to_json_value(metrics)) + "\n")
+        """One line: {"step": ..., "<split>/<name>": ...}. Distributions (numpy arrays, for the
+        tracker's histograms) are left out: the record holds numbers only."""
+        numbers = {k: v for k, v in metrics.items() if not isinstance(v, np.ndarray)}
+        self._metrics.write(json.dumps(to_json_value(numbers)) + "\n")
         self._metrics.flush()
 
     def write_summary(self, summary: dict[str, Any]) -> None:

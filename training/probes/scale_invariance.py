@@ -1,4 +1,4 @@
-"""Claims C5 and C8 measured on a trained network's own layers.
+"""The `scale_invariance` probe: claims C5 and C8 measured on a trained network's own layers.
 
 For every weight layer that feeds a BN layer directly (bn=before), with W its trained weight and
 u its input on a training batch: the paper's Sec. 3.3 identities for each scale a,
@@ -6,30 +6,58 @@ u its input on a training batch: the paper's Sec. 3.3 identities for each scale 
 as relative errors (the largest over layers), beside the forward error that BN's eps alone
 explains (the identities are exact only for eps = 0) and a * ||dL/d(aW)|| / ||dL/dW|| (1 when
 larger weights get proportionally smaller gradients); and the effect of a bias placed before
-BN (gradient norm relative to the weight's, and output change when the bias is shifted).
+BN (gradient norm relative to the weight's, and output change when the bias is shifted), and how
+many of the layers feeding BN carry a bias at all (`layers_with_bias`: 0, the models drop it).
 The other half of C5, final accuracy across initial weight scales, comes from the sweep over
 `init.scale` in configs/experiment/scale_invariance.yaml.
 """
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass, field
+
 import torch.nn as nn
 
 from models.batchnorm import BN_TYPES
-from models.bn_identities import bias_before_bn_effect, eps_forward_error, scale_invariance_errors, weight_gradient_ratio
+from training.probes.base import Probe, ProbeSettingError, ProbeSettings
+from training.probes.layers import capture_inputs
+from training.probes.bn_identities import (
+    bias_before_bn_effect,
+    eps_forward_error,
+    scale_invariance_errors,
+    weight_gradient_ratio,
+)
 
 
-def scale_invariance(context, scales=(0.01, 0.1, 10.0, 100.0)) -> dict:
+@dataclass
+class ScaleInvarianceSettings(ProbeSettings):
+    scales: list = field(default_factory=lambda: [0.01, 0.1, 10.0, 100.0])
+
+    def check(self, name: str) -> None:
+        if not isinstance(self.scales, list) or not self.scales or not all(
+            isinstance(a, (int, float)) and not isinstance(a, bool) and a > 0 for a in self.scales
+        ):
+            raise ProbeSettingError(f"probes.{name}.scales must be a list of positive numbers, got {self.scales!r}")
+
+
+class ScaleInvariance(Probe):
+    name = "scale_invariance"
+    Settings = ScaleInvarianceSettings
+
+    def at_end(self) -> dict:
+        return scale_invariance(self.context, [float(a) for a in self.settings.scales])
+
+
+def scale_invariance(context, scales) -> dict:
     layers = layers_feeding_bn(context.model)
     if not layers:
         return {"skipped": "no weight layer feeds a BN layer directly (needs bn=before, bn.layers=all)"}
     batch = context.data.train_x.index_select(0, context.order.indices(0))
-    inputs = layer_inputs(context.model, [layer for _, layer, _ in layers], batch)
+    inputs = capture_inputs(context.model, batch, {name: layer for name, layer, _ in layers})  # eval mode
     identities = {}
     for a in scales:
         per_layer = []
-        for _, layer, bn in layers:
-            weight, u = layer.weight.detach(), inputs[layer]
+        for name, layer, bn in layers:
+            weight, u = layer.weight.detach(), inputs[name]
             errors = scale_invariance_errors(weight, u, a, bn.eps)
             errors["explained_by_eps"] = eps_forward_error(weight, u, a, bn.eps)
             errors["weight_gradient_ratio_times_a"] = a * weight_gradient_ratio(weight, u, a, bn.eps)
@@ -37,8 +65,9 @@ def scale_invariance(context, scales=(0.01, 0.1, 10.0, 100.0)) -> dict:
         identities[str(a)] = {key: worst(e[key] for e in per_layer) for key in per_layer[0]}
         ratio = "weight_gradient_ratio_times_a"  # ideally 1, not 0
         identities[str(a)][ratio] = worst((e[ratio] for e in per_layer), ideal=1.0)
-    effects = [bias_before_bn_effect(layer.weight.detach(), inputs[layer], bn.eps) for _, layer, bn in layers]
+    effects = [bias_before_bn_effect(layer.weight.detach(), inputs[name], bn.eps) for name, layer, bn in layers]
     bias = {key: worst(e[key] for e in effects) for key in effects[0]}
+    bias["layers_with_bias"] = sum(layer.bias is not None for _, layer, _ in layers)
     return {"layers": [name for name, _, _ in layers], "identities": identities, "bias_before_bn": bias}
 
 
@@ -55,19 +84,3 @@ def layers_feeding_bn(model: nn.Module) -> list[tuple[str, nn.Module, nn.Module]
         for (name, layer), (_, following) in zip(children, children[1:])
         if isinstance(layer, (nn.Linear, nn.Conv2d)) and isinstance(following, BN_TYPES)
     ]
-
-
-@torch.no_grad()
-def layer_inputs(model: nn.Module, layers: list[nn.Module], batch: torch.Tensor) -> dict[nn.Module, torch.Tensor]:
-    """The input each of `layers` receives when the model (in eval mode) runs on `batch`."""
-    captured = {}
-    hooks = [layer.register_forward_pre_hook(lambda m, args: captured.__setitem__(m, args[0].detach())) for layer in layers]
-    was_training = model.training
-    try:
-        model.eval()
-        model(batch)
-    finally:
-        model.train(was_training)
-        for hook in hooks:
-            hook.remove()
-    return captured

@@ -1,4 +1,4 @@
-"""Claim C11: BN inserted into a trained network leaves its function unchanged, then fine-tunes.
+"""The `insert_pretrained` probe (claim C11): BN inserted into a trained network leaves its function unchanged, then fine-tunes.
 
 The network trained without BN gets a BN layer after each hidden weight layer with
 gamma = sqrt(var + eps) and beta = mean of that layer's output over one epoch of training
@@ -11,6 +11,7 @@ for the effect of BN).
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 from omegaconf import OmegaConf
 
@@ -19,9 +20,34 @@ from models.insert import insert_bn, max_output_difference
 from training.data import BatchOrder, epoch_batches
 from training.loop import LoopSettings, evaluate, train
 from training.optim import build_optimizer
+from training.probes.base import Probe, ProbeSettingError, ProbeSettings, require_int
 
 
-def insert_pretrained(context, finetune_steps: int = 1000, finetune_lr_mult: float = 1.0, control: bool = True) -> dict:
+@dataclass
+class InsertSettings(ProbeSettings):
+    finetune_steps: int = 1000
+    finetune_lr_mult: float = 1.0  # a higher multiplier tests whether the inserted BN tolerates larger steps
+    control: bool = True  # also fine-tune the network without inserted BN
+
+    def check(self, name: str) -> None:
+        require_int(name, "finetune_steps", self.finetune_steps, low=1)
+        lr_mult = self.finetune_lr_mult
+        if isinstance(lr_mult, bool) or not isinstance(lr_mult, (int, float)) or not lr_mult > 0:
+            raise ProbeSettingError(f"probes.{name}.finetune_lr_mult must be a number > 0, got {lr_mult!r}")
+        if not isinstance(self.control, bool):
+            raise ProbeSettingError(f"probes.{name}.control must be true or false, got {self.control!r}")
+
+
+class InsertPretrained(Probe):
+    name = "insert_pretrained"
+    Settings = InsertSettings
+
+    def at_end(self) -> dict:
+        s = self.settings
+        return insert_pretrained(self.context, s.finetune_steps, s.finetune_lr_mult, s.control)
+
+
+def insert_pretrained(context, finetune_steps: int, finetune_lr_mult: float, control: bool) -> dict:
     model, data, cfg = context.model, context.data, context.cfg
     if any(isinstance(m, BN_TYPES) for m in model.modules()):
         return {"skipped": "the network already has BN layers (train it with bn=none)"}

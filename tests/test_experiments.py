@@ -1,0 +1,65 @@
+"""Every claim experiment runs its whole sweep, in tiny form, and records what its claim needs."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analysis.claims import CLAIMS
+from tests.conftest import CONFIGS, compose_config, run_cli
+from train import run
+
+EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
+TINY = ["dataset=digits", "logger=none", "threads=1", "train.steps=20", "train.eval_every=10", "train.log_every=10",
+        "probes.insert_pretrained.finetune_steps=10", "probes.test_time_stats.placements=1"]
+
+
+def sweep_jobs(experiment: str) -> list[list[str]]:
+    """The jobs of an experiment's own sweep (hydra.sweeper.params), one seed, as override lists."""
+    import itertools
+
+    params = compose_config([f"experiment={experiment}"], with_hydra=True).hydra.sweeper.params
+    axes = [[f"{key}={value}" for value in str(values).split(",")] for key, values in params.items() if key != "seed"]
+    return [list(job) for job in itertools.product(*axes)]
+
+
+def applicable(experiment: str, overrides: list[str]) -> list[str]:
+    """TINY, minus settings of probes the experiment does not use."""
+    probes = set(compose_config([f"experiment={experiment}"]).probes)
+    return [o for o in overrides if not o.startswith("probes.") or o.split(".")[1] in probes]
+
+
+def test_every_claim_has_an_experiment_with_seeds_swept():
+    assert {claim.experiment for claim in CLAIMS} <= set(EXPERIMENTS)
+    for experiment in EXPERIMENTS:
+        params = compose_config([f"experiment={experiment}"], with_hydra=True).hydra.sweeper.params
+        assert params["seed"] == "0,1,2", experiment
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_runs_its_sweep_in_tiny_form(tmp_path, experiment):
+    jobs = sweep_jobs(experiment)
+    for i, job in enumerate(jobs):
+        cfg = compose_config([f"experiment={experiment}", *applicable(experiment, TINY), *job])
+        summary = run(cfg, tmp_path / str(i), experiment, job)
+        assert summary["status"] in ("completed", "diverged"), (job, summary.get("error"))
+        first = json.loads((tmp_path / str(i) / "metrics.jsonl").read_text().splitlines()[0])
+        probes = set(cfg.probes)
+        if "activations" in probes:
+            assert any(key.startswith("act/") and key.endswith("/p50") for key in first), job
+        if "grad_norms" in probes:
+            assert "grad/first_over_last" in first, job
+        for name in probes & {"test_time_stats", "scale_invariance", "insert_pretrained", "bn_math"}:
+            assert name in summary or summary["status"] == "diverged", (job, name)
+
+
+def test_a_whole_experiment_sweep_from_the_command_line(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli(["-m", "experiment=fig1_mnist", *TINY[:-2], "seed=0,1", "optim.lr_mult=1", f"hydra.sweep.dir={sweep}"],
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summaries = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/summary.json"))]
+    assert len(summaries) == 4 and all(s["experiment"] == "fig1_mnist" for s in summaries)
+    assert sorted(tuple(sorted(s["overrides"])) for s in summaries) == sorted(
+        tuple(sorted(["experiment=fig1_mnist", *TINY[:-2], f"bn={bn}", f"seed={seed}", "optim.lr_mult=1"])) for bn in ("none", "before") for seed in (0, 1)
+    )

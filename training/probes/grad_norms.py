@@ -1,0 +1,59 @@
+"""The `grad_norms` probe: the size of each layer's weight gradient (vanishing gradients, C10).
+
+On a fixed training batch (the first `batch_size` examples of the first epoch's order; default
+the training batch size), the norm of the cross-entropy loss's gradient with respect to each
+weight layer's weight: `grad/<layer>` for fc<i> / conv<i> and the output layer `out`, and
+`grad/first_over_last` = grad of the first hidden layer / grad of `out` (1: gradients keep their
+size through depth; << 1: they vanish). Unlike other probes it runs BN in training mode, with
+the batch's own statistics, as training sees them (dropout off); BN's running statistics are
+restored afterwards and no parameter's .grad is touched.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from models.batchnorm import BN_TYPES
+from training.probes.base import Probe, ProbeSettings, require_int
+from training.probes.layers import bn_state_kept, hidden_layers, weight_layers
+
+
+@dataclass
+class GradNormSettings(ProbeSettings):
+    batch_size: int | None = None  # null: the run's train.batch_size
+
+    def check(self, name: str) -> None:
+        require_int(name, "batch_size", self.batch_size, low=2, allow_none=True)
+
+
+class GradNorms(Probe):
+    name = "grad_norms"
+    Settings = GradNormSettings
+    eval_mode = False  # sets the modes itself: BN in training mode, everything else in eval mode
+
+    def __init__(self, settings, context):
+        super().__init__(settings, context)
+        size = min(settings.batch_size or context.cfg.train.batch_size, len(context.data.train_x))
+        index = context.order.permutation(0)[:size].to(context.data.train_x.device)
+        self.x = context.data.train_x.index_select(0, index)
+        self.y = context.data.train_y.index_select(0, index)
+        self.layers = weight_layers(context.model)
+        hidden = hidden_layers(context.model)
+        self.first = hidden[0].name if hidden else None
+
+    def at_eval(self, step: int) -> dict:
+        model = self.context.model
+        with bn_state_kept(model):
+            model.eval()
+            for module in model.modules():
+                if isinstance(module, BN_TYPES):
+                    module.train()
+            loss = F.cross_entropy(model(self.x), self.y)
+            grads = torch.autograd.grad(loss, [layer.weight for layer in self.layers.values()])
+        metrics = {f"grad/{name}": g.norm().item() for name, g in zip(self.layers, grads)}
+        if self.first is not None and "out" in self.layers:
+            last = metrics["grad/out"]
+            metrics["grad/first_over_last"] = metrics[f"grad/{self.first}"] / last if last > 0 else None
+        return metrics

@@ -77,7 +77,8 @@ WANDB = ["logger=wandb", "logger.mode=offline", "train.eval_every=50", "train.lo
 
 def test_offline_run_summary_holds_the_best_accuracy_the_outcome_and_filterable_tags(tmp_path):
     overrides = ["experiment=fig1_mnist", "bn=none", "optim.lr_mult=5", "seed=1"]
-    cfg = compose_config([*WANDB, *overrides[1:]])  # the experiment's own settings do not matter here
+    # the experiment's own settings do not matter here; the activations probe gives histograms
+    cfg = compose_config([*WANDB, *overrides[1:], "probes=[activations]"])
     summary = train.run(cfg, tmp_path, experiment="fig1_mnist", overrides=[*overrides, "logger=wandb"])
     wandb_run = read_wandb_run(tmp_path)
 
@@ -95,6 +96,9 @@ def test_offline_run_summary_holds_the_best_accuracy_the_outcome_and_filterable_
         assert got[key] == pytest.approx(summary[key]) if isinstance(summary[key], float) else got[key] == summary[key]
     assert got["status"] == "completed" and got["steps"] == 200
     assert wandb_run["exit_code"] == 0
+    histograms = [row for row in wandb_run["history"] if row.get("act/fc1/hist/_type") == "histogram"]
+    assert [row["_step"] for row in histograms] == [0, 50, 100, 150, 200]  # one per evaluation
+    assert all(len(row["act/fc3/hist/values"]) == HISTOGRAM_BINS for row in histograms)
 
 
 def test_failed_run_is_tagged_failed_with_exit_code_1(tmp_path, monkeypatch):

@@ -218,5 +218,6 @@ if __name__ == "__main__":
 
     # SLURM starts each job in a fresh interpreter, in the folder the sweep was started from:
     # let it import `train` from this checkout too (sbatch passes the environment on).
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]))
+    checkout = str(Path(__file__).resolve().parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, os.environ.get("PYTHONPATH")]))
     train.main()

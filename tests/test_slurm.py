@@ -90,7 +90,8 @@ def read_metrics(folder: Path) -> list[dict]:
 
 def test_sweep_runs_as_real_slurm_jobs_with_complete_records(tmp_path, cluster):
     sweep = tmp_path / "sweep"
-    result = run_cli(["-m", "hydra/launcher=slurm", "seed=0,1", *TRAIN, ONE_CPU, f"hydra.sweep.dir={sweep}"], tmp_path, env=cluster)
+    args = ["-m", "hydra/launcher=slurm", "seed=0,1", *TRAIN, ONE_CPU, f"hydra.sweep.dir={sweep}"]
+    result = run_cli(args, tmp_path, env=cluster)
     assert result.returncode == 0, result.stderr[-3000:]
     for job, seed in (("0", 0), ("1", 1)):
         summary = read_summary(sweep / job)
@@ -111,7 +112,8 @@ def test_requeued_job_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted
     train = [f"train.steps={steps}", "train.checkpoint_every=100", "train.eval_every=500", "logger=none", "threads=1"]
     sweep = tmp_path / "sweep"
     launcher = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=slurm", *train, ONE_CPU, f"hydra.sweep.dir={sweep}"],
+        [sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=slurm", *train, ONE_CPU,
+         f"hydra.sweep.dir={sweep}"],
         cwd=tmp_path, env=cluster, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     reference = subprocess.Popen(  # the same run, uninterrupted, on this machine
@@ -156,7 +158,8 @@ def wait_for(condition, what: str, timeout_s: float = 120) -> None:
 def test_cluster_refusal_is_one_line(tmp_path, cluster):
     """The local cluster has no GPU: sbatch refuses a GPU request, and the user gets one line."""
     result = run_cli(
-        ["-m", "hydra/launcher=slurm", "seed=0", *TRAIN, "hydra.launcher.gpus_per_node=1", f"hydra.sweep.dir={tmp_path / 's'}"],
+        ["-m", "hydra/launcher=slurm", "seed=0", *TRAIN, "hydra.launcher.gpus_per_node=1",
+         f"hydra.sweep.dir={tmp_path / 's'}"],
         tmp_path, env=cluster,
     )
     assert result.returncode == 2

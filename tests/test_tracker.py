@@ -66,7 +66,8 @@ def _read_wandb_run(run_dir: Path) -> dict:
             for item in record.summary.update:
                 result["summary"]["/".join(item.nested_key) or item.key] = json.loads(item.value_json)
         elif kind == "history":
-            result["history"].append({"/".join(i.nested_key) or i.key: json.loads(i.value_json) for i in record.history.item})
+            items = record.history.item
+            result["history"].append({"/".join(i.nested_key) or i.key: json.loads(i.value_json) for i in items})
         elif kind == "exit":
             result["exit_code"] = record.exit.exit_code
     return result
@@ -159,7 +160,8 @@ def test_sweep_is_one_wandb_group_named_after_its_folder(tmp_path):
     settings, and the terminal gives the wandb sync command of each run, on a line of its job."""
     sweep = tmp_path / "sweep-a"
     result = run_cli(
-        ["-m", "seed=0,1", "train.steps=100", "threads=1", "logger=wandb", "logger.mode=offline", f"hydra.sweep.dir={sweep}"],
+        ["-m", "seed=0,1", "train.steps=100", "threads=1", "logger=wandb", "logger.mode=offline",
+         f"hydra.sweep.dir={sweep}"],
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -170,4 +172,5 @@ def test_sweep_is_one_wandb_group_named_after_its_folder(tmp_path):
     lines = result.stdout.splitlines()
     for job in ("0", "1"):
         folder = runs[job]["folder"]
-        assert any(line.startswith(f"[job {job}] ") and line.endswith(f"wandb sync {folder}") for line in lines), result.stdout
+        of_job = [line for line in lines if line.startswith(f"[job {job}] ")]
+        assert any(line.endswith(f"wandb sync {folder}") for line in of_job), result.stdout

@@ -54,7 +54,9 @@ SUMMARY_KEYS = (
 )
 
 # Overrides that do not change what is trained; left out of the run's name.
-NAME_IGNORES = ("hydra", "logger", "device", "resume", "skip_complete", "threads", "dataset.root", "dataset.download", "experiment")
+NAME_IGNORES = (
+    "hydra", "logger", "device", "resume", "skip_complete", "threads", "dataset.root", "dataset.download", "experiment",
+)
 
 
 class NoTracker:

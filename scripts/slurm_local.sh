@@ -21,7 +21,7 @@ node="$(hostname -s)"
 
 fail() { echo "error: $*" >&2; exit 2; }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null; }
 
 write_config() {
   local cpus mem_mb
@@ -67,7 +67,7 @@ EOF
 
 start_munge() {
   mkdir -p "$dir/munge"
-  chmod 700 "$dir/munge"
+  chmod 755 "$dir/munge"  # users submit through its socket; the key file stays root-only
   if [ ! -f "$dir/munge/munge.key" ]; then
     head -c 1024 /dev/urandom >"$dir/munge/munge.key"
     chmod 400 "$dir/munge/munge.key"
@@ -105,12 +105,12 @@ start() {
 stop_daemon() {
   local pid_file="$1" i
   pid_alive "$pid_file" || return 0
-  kill "$(cat "$pid_file")"
+  kill "$(cat "$pid_file")" 2>/dev/null || return 0
   for i in $(seq 1 50); do
     pid_alive "$pid_file" || return 0
     sleep 0.1
   done
-  kill -9 "$(cat "$pid_file")" 2>/dev/null || true
+  kill -9 "$(cat "$pid_file" 2>/dev/null)" 2>/dev/null || true
 }
 
 stop() {

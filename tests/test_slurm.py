@@ -177,3 +177,12 @@ def test_slurm_launcher_without_sbatch_is_one_line_and_leaves_no_folder(tmp_path
         "try it here with scripts/slurm_local.sh start, or use hydra/launcher=local"
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_only_sbatch_refusals_become_one_line():
+    from hydra_plugins.batchnorm_launchers.slurm import sbatch_refusal
+
+    stderr = "sbatch: error: Batch job submission failed: Invalid partition name specified\n"
+    assert sbatch_refusal(stderr) == "sbatch: error: Batch job submission failed: Invalid partition name specified"
+    # a job that failed while running keeps submitit's message with its log
+    assert sbatch_refusal("Job (task=0) failed during processing with trace:\n----\nsbatch: error: x") is None

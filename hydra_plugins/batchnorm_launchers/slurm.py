@@ -21,19 +21,19 @@ class SlurmLauncher(SubmititSlurmLauncher):
                 raise  # a job failed while running: submitit's message has its log
             print(
                 f"error: SLURM refused the jobs ({refusal}); check hydra.launcher.partition, gpus_per_node, "
-                "cpus_per_task, mem_gb and timeout_min against the cluster (sinfo lists its partitions)",
+                "cpus_per_task, mem_gb and timeout_min against the cluster (sinfo shows it)",
                 file=sys.stderr,
             )
             sys.exit(2)
 
 
 def sbatch_refusal(message: str) -> str | None:
-    """sbatch's own error line when submitting failed (submitit raises with sbatch's stderr), else None."""
+    """sbatch's last error line when submitting failed (submitit raises with sbatch's stderr), else None."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("sbatch: error")]
     if not lines or not lines[0].startswith("sbatch"):
         return None
-    return "; ".join(errors or lines[:1])
+    errors = [line for line in lines if line.startswith(("sbatch: error", "sbatch: fatal"))]
+    return (errors or lines)[-1]
 
 
 class SacctWarningOnce(logging.Filter):

@@ -45,9 +45,6 @@ log = logging.getLogger("train")
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
-# Overrides that do not change what is trained; left out of the run's display name.
-NAME_IGNORES = ("hydra", "logger", "device", "resume", "skip_complete", "threads", "dataset.root", "dataset.download")
-
 
 def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, overrides: list[str] = ()) -> dict:
     """Train as `cfg` says, record the run in `run_dir`, and return its summary.
@@ -64,8 +61,9 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
         cfg.logger,
         run_dir,
         OmegaConf.to_container(cfg, resolve=True),
-        group=experiment or "default",
-        name=display_name(overrides),
+        experiment,
+        overrides,
+        sweep_dir=sweep_dir(),
         resume=resuming,
     )
     try:
@@ -124,7 +122,7 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
         summary["wall_s"] = time.perf_counter() - started
         record.write_summary(summary)
         record.close()
-        tracker.finish(exit_code=0 if summary["status"] != "failed" else 1)
+        tracker.finish(summary)
     return summary
 
 
@@ -201,10 +199,11 @@ def jobs_at_once(launcher_cfg) -> int:
     return available_cores() if n_jobs < 1 else n_jobs
 
 
-def display_name(overrides: list[str]) -> str:
-    """A readable run name from the command-line overrides, e.g. 'bn=none,optim.lr_mult=5,seed=1'."""
-    kept = [o for o in overrides if not o.lstrip("+~").startswith(NAME_IGNORES)]
-    return ",".join(kept) or "defaults"
+def sweep_dir() -> str | None:
+    """The folder of the multirun sweep this job belongs to (None for a single run)."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return HydraConfig.get().sweep.dir
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
@@ -237,4 +236,9 @@ if __name__ == "__main__":
     from training.checks import refuse_unknown_settings
 
     refuse_unknown_settings(sys.argv[1:], CONFIG_DIR)  # before Hydra, whose own message suggests +key=value
+
+    # SLURM starts each job in a fresh interpreter, in the folder the sweep was started from:
+    # let it import `train` from this checkout too (sbatch passes the environment on).
+    checkout = str(Path(__file__).resolve().parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, os.environ.get("PYTHONPATH")]))
     train.main()

@@ -39,7 +39,9 @@ class ClaimResult:
 
 
 def read_log(folder: Path) -> tuple[dict[str, dict], list[str]]:
-    """The last line per experiment of reproduce_log.jsonl, and notes on lines that could not be read."""
+    """Per experiment, its last line of reproduce_log.jsonl with `wall_s` summed over every line of
+    that experiment (a sweep interrupted and resumed took the time of all its invocations) and
+    `invocations` counted; and notes on lines that could not be read."""
     path = folder / LOG_FILE
     entries, problems = {}, []
     if not path.is_file():
@@ -49,9 +51,17 @@ def read_log(folder: Path) -> tuple[dict[str, dict], list[str]]:
             continue
         try:
             entry = json.loads(line)
-            entries[str(entry["experiment"])] = entry
+            experiment = str(entry["experiment"])
         except (json.JSONDecodeError, KeyError, TypeError):
             problems.append(f"{LOG_FILE}:{number} could not be read and was skipped")
+            continue
+        earlier = entries.get(experiment, {"wall_s": 0.0, "invocations": 0})
+        wall = entry.get("wall_s")
+        entries[experiment] = {
+            **entry,
+            "wall_s": earlier["wall_s"] + (wall if isinstance(wall, (int, float)) else 0.0),
+            "invocations": earlier["invocations"] + 1,
+        }
     return entries, problems
 
 
@@ -165,7 +175,7 @@ def method_section() -> list[str]:
 - C2's drift score, per tracked unit of the last hidden layer: over the evaluations after the first 10%
   of training, the range (max - min) of each of the 15/50/85th percentiles of the sigmoid's input,
   divided by the mean 15-85 spread, averaged over the three percentiles, then over units and seeds.
-- Tolerances: identities {r.FLOAT_TOL:g} + {r.EPS_MARGIN:g} x the error BN's eps explains, accuracy range
+- Tolerances: identities with eps = 0 (exact in arithmetic) {r.IDENTITY_TOL:g}, accuracy range
   over init scales {r.VARIES_LITTLE:g} (C5); bias effects {r.FLOAT_TOL:g} (C8); predictions {r.PREDICTION_TOL:g}
   and accuracy {r.ACCURACY_TOL:g} across test batches, ema vs population {r.SMALL_MARGIN:g}, small-batch loss
   {r.DEGRADES:g} (C7); output change after inserting BN {r.OUTPUT_TOL:g}, accuracy kept within {r.KEEPS:g} (C11);
@@ -181,7 +191,7 @@ def runs_section(results: list[ClaimResult], folder: Path) -> list[str]:
     if not log:
         lines += [f"No `{LOG_FILE}` in this folder: the commands and the time the sweeps took are unknown.", ""]
     lines += [
-        "| experiment | runs | jobs' own time (sum of wall_s) | command | jobs (already complete) | sweep wall time "
+        "| experiment | runs | jobs' own time (sum of wall_s) | last command | jobs (already complete) | sweep wall time "
         "| return code | launcher | finished at |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -198,7 +208,7 @@ def runs_section(results: list[ClaimResult], folder: Path) -> list[str]:
         total += wall if isinstance(wall, (int, float)) else 0.0
         lines.append(
             f"| `{experiment}` | {len(runs)} | {_duration(own)} | `{_cell(entry.get('command', '?'))}` | "
-            f"{entry.get('jobs', '?')} ({entry.get('already_complete', '?')}) | {_duration(wall)} | "
+            f"{entry.get('jobs', '?')} ({entry.get('already_complete', '?')}) | {_duration(wall)}{_invocations(entry)} | "
             f"{entry.get('returncode', '?')} | {_cell(entry.get('launcher', '?'))} | "
             f"{_cell(entry.get('finished_at', '?'))} |"
         )
@@ -213,6 +223,11 @@ def runs_section(results: list[ClaimResult], folder: Path) -> list[str]:
     lines += ["Code version(s) of the runs (`git` in summary.json; `-dirty`: uncommitted changes):", ""]
     lines += [f"- `{v}`: {n} runs" for v, n in sorted(versions.items())] or ["- none"]
     return lines + [""]
+
+
+def _invocations(entry: dict) -> str:
+    n = entry.get("invocations", 1)
+    return f" over {n} invocations (interrupted, then resumed)" if n > 1 else ""
 
 
 def _duration(seconds) -> str:

@@ -156,27 +156,34 @@ def poor_init_runs(root, base_final=0.1, shrink=100.0):
         write_run(root / f"last{seed}", seed=seed, bn="before", layers="last", acc=step_curve(0.1, 0.6, 100, j))
 
 
-def identities(grad_weight_error=0.00015):
+def identities(exact_grad_weight_error=1e-15):
+    """The probe's shape: errors with BN's eps (about what eps explains) and, under `exact`, with eps = 0."""
     return {
         a: {
             "forward": 0.0001,
             "grad_input": 0.00012,
-            "grad_weight": grad_weight_error,
+            "grad_weight": 0.00015,
             "explained_by_eps": 0.0001,
             "weight_gradient_ratio_times_a": 1.0001,
+            "exact": {
+                "forward": 8e-16,
+                "grad_input": 4e-16,
+                "grad_weight": exact_grad_weight_error,
+                "weight_gradient_ratio_times_a": 1.0 + 1e-15,
+            },
         }
         for a in ("0.01", "0.1", "10.0", "100.0")
     }
 
 
-def scale_runs(root, grad_weight_error=0.00015, bias_effect=1e-15, bn_spread=0.01, layers_with_bias=0):
+def scale_runs(root, exact_grad_weight_error=1e-15, bias_effect=1e-15, bn_spread=0.01, layers_with_bias=0):
     scales = (1e-4, 1e-2, 1.0)
     for seed in SEEDS:
         for i, scale in enumerate(scales):
             probe = {
                 "scale_invariance": {
                     "layers": ["fc1"],
-                    "identities": identities(grad_weight_error),
+                    "identities": identities(exact_grad_weight_error),
                     "bias_before_bn": {
                         "grad_norm_ratio": bias_effect,
                         "output_change": bias_effect,

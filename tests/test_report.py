@@ -93,14 +93,15 @@ def test_report_twice_gives_the_same_files_and_says_what_it_found(tmp_path, caps
         "figures/c7_batch_size.png",
         "figures/c9_dropout.png",
     } <= set(first)
-    # the last log line per experiment, unknown where there is none, the total, the damaged line
+    # the last command per experiment with the time of all its invocations, unknown where there is
+    # no log line, the total, the damaged line
     assert (
-        "| `fig1_mnist` | 12 | 12.0 s | `python train.py -m experiment=fig1_mnist` | 12 (4) | 2 min 06 s | 0 | local"
-        in report
+        "| `fig1_mnist` | 12 | 12.0 s | `python train.py -m experiment=fig1_mnist` | 12 (4) | 2 min 16 s over 2 "
+        "invocations (interrupted, then resumed) | 0 | local" in report
     )
     assert "first try" not in report
     assert "| `test_time_stats` | 3 | 3.0 s | unknown |" in report
-    assert "Total wall time of the logged sweeps: 2 min 36 s." in report
+    assert "Total wall time of the logged sweeps: 2 min 46 s." in report
     assert "reproduce_log.jsonl:4 could not be read" in report
     assert "- `abc123`: " in report
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import io
+import shutil
 import sys
 from dataclasses import dataclass, field
 from numbers import Real
@@ -267,6 +268,7 @@ class CheckBeforeRun(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         try:
+            check_launcher(config)
             for job_overrides, job_config in _sweep_job_configs(config):
                 try:
                     validate(job_config)
@@ -280,6 +282,15 @@ class CheckBeforeRun(Callback):
             _fail(ConfigError(f"hydra.sweep.dir={config.hydra.sweep.dir} cannot be created ({error.strerror})"))
         except Exception as error:
             _fail(ConfigError(f"the sweep could not be checked: {type(error).__name__}: {_first_line(error)}"))
+
+
+def check_launcher(config: DictConfig) -> None:
+    """A SLURM sweep submits with sbatch: refuse it before the sweep folder exists when there is none."""
+    if str(config.hydra.launcher.get("_target_", "")).endswith("SlurmLauncher") and shutil.which("sbatch") is None:
+        raise ConfigError(
+            "hydra/launcher=slurm needs SLURM's sbatch on PATH; run the sweep on the cluster's login node, "
+            "try it here with scripts/slurm_local.sh start, or use hydra/launcher=local"
+        )
 
 
 def _first_line(error: Exception) -> str:

@@ -2,6 +2,16 @@
 
 A tracker that fails to start or to log gives one warning and turns itself off: training goes
 on, and the run folder's metrics.jsonl still has every number.
+
+What a wandb dashboard gets from a run (the README's "wandb dashboards" says how to use it):
+- group `<experiment>/<sweep folder>` for a job of a multirun sweep, so one sweep is one group;
+  the experiment (or `default`) for a single run. job_type: the experiment (or `train`).
+- name: the run's own settings, e.g. `bn=none,lr_mult=5,seed=1` (no experiment, no plumbing).
+- tags: `bn=before`, `data=fashion_mnist`, `act=sigmoid`, `model=mlp`, `exp=fig1_mnist`, and
+  `failed` or `diverged` when the run ended so (failed runs also exit with code 1).
+- summary: test/acc as its best (max) and last value, losses as min and last, and the run's
+  status, best/final test accuracy, steps, train_s, steps_per_s, diverged_step.
+- histograms: 1-D numpy arrays in a logged metrics dict (keys `.../hist`) become wandb.Histogram.
 """
 from __future__ import annotations
 
@@ -11,11 +21,42 @@ import string
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from training.record import flatten
 
 log = logging.getLogger(__name__)
 
 WANDB_MODES = ("offline", "online", "disabled")
+
+HISTOGRAM_BINS = 64
+
+# Summary of a logged metric across the run: "max,last" keeps the best and the final value.
+METRIC_SUMMARIES = {
+    "test/acc": "max,last",
+    "train/acc": "max,last",
+    "test/loss": "min,last",
+    "train/loss": "min,last",
+}
+
+# summary.json keys copied into the wandb run's summary at the end.
+SUMMARY_KEYS = (
+    "status",
+    "best_test_acc",
+    "final_test_acc",
+    "final_test_loss",
+    "steps",
+    "train_s",
+    "steps_per_s",
+    "diverged_step",
+    "resumed_from_step",
+    "error",
+)
+
+# Overrides that do not change what is trained; left out of the run's name.
+NAME_IGNORES = (
+    "hydra", "logger", "device", "resume", "skip_complete", "threads", "dataset.root", "dataset.download", "experiment",
+)
 
 
 class NoTracker:
@@ -27,7 +68,7 @@ class NoTracker:
     def summarize(self, results: dict[str, Any]) -> None:
         pass
 
-    def finish(self, exit_code: int = 0) -> None:
+    def finish(self, summary: dict[str, Any]) -> None:
         pass
 
 
@@ -39,7 +80,7 @@ class WandbTracker:
         self._failed = False
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
-        self._guarded(self.run.log, {k: v for k, v in metrics.items() if k != "step"}, step=step)
+        self._guarded(lambda: self.run.log(wandb_values(metrics), step=step))
 
     def summarize(self, results: dict[str, Any]) -> None:
         """Nested results as flat summary keys of the wandb run ('study/accuracy/ema/32')."""
@@ -55,14 +96,94 @@ class WandbTracker:
             self._failed = True
             log.warning("wandb stopped logging (%s); the run goes on with its local record", error)
 
-    def finish(self, exit_code: int = 0) -> None:
+    def finish(self, summary: dict[str, Any]) -> None:
+        """Put the run's outcome into the wandb summary, tag a failed or diverged run, close the
+        run (exit code 1 when it failed) and say where it was written."""
+        status = summary.get("status")
+        self.summarize({key: summary[key] for key in SUMMARY_KEYS if key in summary})
+        if status in ("failed", "diverged"):
+            self._guarded(setattr, self.run, "tags", (*self.run.tags, status))
         try:
-            self.run.finish(exit_code=exit_code)
+            self.run.finish(exit_code=1 if status == "failed" else 0)
         except Exception as error:
             log.warning("wandb did not finish cleanly (%s); the local record is complete", error)
+            return
+        self._say_where()
+
+    def _say_where(self) -> None:
+        if self.run.settings.mode == "offline":
+            folder = self.run.settings.sync_dir
+            log.info("wandb: offline run written to %s; upload it with: wandb sync %s", folder, folder)
+        elif self.run.url:
+            log.info("wandb: run at %s", self.run.url)
 
 
-def start_tracker(logger_cfg, run_dir: Path, config: dict, group: str, name: str, resume: bool = False):
+def wandb_values(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The metrics dict as wandb.log takes it: without `step`, arrays as 64-bin histograms of
+    their finite values. An array that cannot make a histogram (empty, nothing finite, not
+    numbers) is left out."""
+    values = {key: value for key, value in metrics.items() if key != "step" and not isinstance(value, np.ndarray)}
+    for key, value in metrics.items():
+        if isinstance(value, np.ndarray):
+            histogram = _histogram(value)
+            if histogram is not None:
+                values[key] = histogram
+    return values
+
+
+def _histogram(array: np.ndarray):
+    import wandb
+
+    try:
+        finite = array.astype(np.float64).ravel()
+    except (TypeError, ValueError):
+        return None
+    finite = finite[np.isfinite(finite)]
+    return wandb.Histogram(finite, num_bins=HISTOGRAM_BINS) if finite.size else None
+
+
+def run_group(experiment: str | None, sweep_dir: str | Path | None) -> str:
+    """One group per sweep ('fig1_mnist/10-02-33-123456'); a single run is grouped by experiment."""
+    base = experiment or "default"
+    return f"{base}/{Path(sweep_dir).name}" if sweep_dir else base
+
+
+def run_name(overrides: list[str]) -> str:
+    """The run's own settings from its overrides, keys shortened: 'bn=none,lr_mult=5,seed=1'."""
+    kept = [o.lstrip("+~") for o in overrides if not o.lstrip("+~").startswith(NAME_IGNORES)]
+    return ",".join(_short_key(o) for o in kept) or "defaults"
+
+
+def _short_key(override: str) -> str:
+    key, sep, value = override.partition("=")
+    return f"{key.rsplit('.', 1)[-1]}{sep}{value}"
+
+
+def run_tags(config: dict, experiment: str | None) -> list[str]:
+    """Tags to filter runs by on the dashboard, from the resolved config."""
+    bn, model = config.get("bn", {}), config.get("model", {})
+    tags = [
+        f"bn={bn.get('placement')}",
+        f"data={config.get('dataset', {}).get('name')}",
+        f"act={model.get('activation')}",
+        f"model={model.get('name')}",
+    ]
+    if bn.get("placement") != "none" and bn.get("layers", "all") != "all":
+        tags.append(f"bn_layers={bn['layers']}")
+    if experiment:
+        tags.append(f"exp={experiment}")
+    return tags
+
+
+def start_tracker(
+    logger_cfg,
+    run_dir: Path,
+    config: dict,
+    experiment: str | None = None,
+    overrides: list[str] = (),
+    sweep_dir: str | Path | None = None,
+    resume: bool = False,
+):
     """A tracker for this run, or NoTracker when none is configured or wandb cannot start.
 
     The wandb run id is kept in <run_dir>/wandb/run_id, so a resumed job continues the same
@@ -76,8 +197,10 @@ def start_tracker(logger_cfg, run_dir: Path, config: dict, group: str, name: str
         run = wandb.init(
             project=logger_cfg.project,
             entity=logger_cfg.get("entity"),
-            group=group,
-            name=name,
+            group=run_group(experiment, sweep_dir),
+            job_type=experiment or "train",
+            name=run_name(list(overrides)),
+            tags=run_tags(config, experiment),
             config=config,
             dir=str(run_dir),
             mode=logger_cfg.mode,
@@ -99,7 +222,10 @@ def start_tracker(logger_cfg, run_dir: Path, config: dict, group: str, name: str
             _one_line(error),
         )
         return NoTracker()
-    return WandbTracker(run)
+    tracker = WandbTracker(run)
+    for metric, summary in METRIC_SUMMARIES.items():
+        tracker._guarded(run.define_metric, metric, summary=summary)
+    return tracker
 
 
 def _wandb_run_id(run_dir: Path, resume: bool) -> str:

@@ -7,6 +7,8 @@ is; a new claim is one probe file registered here, one probe config and one expe
 """
 from __future__ import annotations
 
+import logging
+import time
 from contextlib import contextmanager
 
 import torch
@@ -20,6 +22,8 @@ from training.probes.insert_pretrained import InsertPretrained
 from training.probes.saturation import Saturation
 from training.probes.scale_invariance import ScaleInvariance
 from training.probes.test_time_stats import TestTimeStats
+
+log = logging.getLogger(__name__)
 
 PROBES: dict[str, type[Probe]] = {
     probe.name: probe
@@ -66,10 +70,12 @@ class ProbeRunner:
         """{probe name: its result} for the probes that have an end-of-run result."""
         results = {}
         for probe in self.probes:
+            started = time.perf_counter()
             with self._untouched(probe):
                 result = probe.at_end()
             if result is not None:
                 results[probe.name] = result
+                log.info("%s: measured at the end of the run in %.1f s", probe.name, time.perf_counter() - started)
         return results
 
     @contextmanager

@@ -11,6 +11,7 @@ for the effect of BN).
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 
 from omegaconf import OmegaConf
@@ -21,6 +22,8 @@ from training.data import BatchOrder, epoch_batches
 from training.loop import LoopSettings, evaluate, train
 from training.optim import build_optimizer
 from training.probes.base import Probe, ProbeSettingError, ProbeSettings, require_int
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,14 +65,15 @@ def insert_pretrained(context, finetune_steps: int, finetune_lr_mult: float, con
         "test_acc_after_insertion": right_after,
         "finetune_steps": finetune_steps,
         "finetune_lr_mult": finetune_lr_mult,
-        "finetuned": finetune(inserted, context, finetune_steps, finetune_lr_mult),
+        "finetuned": finetune(inserted, context, finetune_steps, finetune_lr_mult, "with inserted BN"),
     }
     if control:
-        result["control_without_bn"] = finetune(copy.deepcopy(model), context, finetune_steps, finetune_lr_mult)
+        result["control_without_bn"] = finetune(copy.deepcopy(model), context, finetune_steps, finetune_lr_mult,
+                                                "the control without BN")
     return result
 
 
-def finetune(model, context, steps: int, lr_mult: float) -> dict:
+def finetune(model, context, steps: int, lr_mult: float, label: str) -> dict:
     """Train `model` further for `steps` steps on a fresh batch order; its status and accuracy."""
     cfg = context.cfg
     optim_cfg = OmegaConf.merge(cfg.optim, {"lr_mult": cfg.optim.lr_mult * lr_mult})
@@ -80,6 +84,8 @@ def finetune(model, context, steps: int, lr_mult: float) -> dict:
     def keep_accuracy(metrics: dict) -> None:
         if "test/acc" in metrics:
             curve.append({"step": metrics["step"], "test/acc": metrics["test/acc"]})
+            log.info("insert_pretrained: fine-tuning %s, step %d/%d, test_acc %.4f", label, metrics["step"], steps,
+                     metrics["test/acc"])
 
     optimizer = build_optimizer(model.parameters(), optim_cfg)
     outcome = train(model.train(), optimizer, context.data, order, settings, keep_accuracy)

@@ -4,8 +4,9 @@ For every weight layer that feeds a BN layer directly (bn=before), with W its tr
 u its input on a training batch: the paper's Sec. 3.3 identities for each scale a,
   BN(aWu) = BN(Wu),  d BN(aWu)/du = d BN(Wu)/du,  a * d BN(aWu)/d(aW) = d BN(Wu)/dW,
 as relative errors (the largest over layers), beside the forward error that BN's eps alone
-explains (the identities are exact only for eps = 0) and a * ||dL/d(aW)|| / ||dL/dW|| (1 when
-larger weights get proportionally smaller gradients); and the effect of a bias placed before
+explains and a * ||dL/d(aW)|| / ||dL/dW|| (1 when larger weights get proportionally smaller
+gradients); under `exact`, the same with eps = 0, where the identities are exact in arithmetic,
+so only float64 round-off remains; and the effect of a bias placed before
 BN (gradient norm relative to the weight's, and output change when the bias is shifted), and how
 many of the layers feeding BN carry a bias at all (`layers_with_bias`: 0, the models drop it).
 The other half of C5, final accuracy across initial weight scales, comes from the sweep over
@@ -61,14 +62,22 @@ def scale_invariance(context, scales) -> dict:
             errors = scale_invariance_errors(weight, u, a, bn.eps)
             errors["explained_by_eps"] = eps_forward_error(weight, u, a, bn.eps)
             errors["weight_gradient_ratio_times_a"] = a * weight_gradient_ratio(weight, u, a, bn.eps)
-            per_layer.append(errors)
-        identities[str(a)] = {key: worst(e[key] for e in per_layer) for key in per_layer[0]}
-        ratio = "weight_gradient_ratio_times_a"  # ideally 1, not 0
-        identities[str(a)][ratio] = worst((e[ratio] for e in per_layer), ideal=1.0)
+            exact = scale_invariance_errors(weight, u, a, eps=0.0)
+            exact["weight_gradient_ratio_times_a"] = a * weight_gradient_ratio(weight, u, a, eps=0.0)
+            per_layer.append((errors, exact))
+        identities[str(a)] = {**largest_errors([e for e, _ in per_layer]), "exact": largest_errors([x for _, x in per_layer])}
     effects = [bias_before_bn_effect(layer.weight.detach(), inputs[name], bn.eps) for name, layer, bn in layers]
     bias = {key: worst(e[key] for e in effects) for key in effects[0]}
     bias["layers_with_bias"] = sum(layer.bias is not None for _, layer, _ in layers)
     return {"layers": [name for name, _, _ in layers], "identities": identities, "bias_before_bn": bias}
+
+
+def largest_errors(per_layer: list[dict]) -> dict:
+    """Each quantity's value farthest from the identity's prediction, over layers."""
+    errors = {key: worst(e[key] for e in per_layer) for key in per_layer[0]}
+    ratio = "weight_gradient_ratio_times_a"  # ideally 1, not 0
+    errors[ratio] = worst((e[ratio] for e in per_layer), ideal=1.0)
+    return errors
 
 
 def worst(values, ideal: float = 0.0) -> float:

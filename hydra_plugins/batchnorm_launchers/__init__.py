@@ -1,0 +1,1 @@
+"""Hydra plugins of this project (Hydra loads launchers only from the hydra_plugins package)."""

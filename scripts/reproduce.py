@@ -1,0 +1,471 @@
+"""Run the sweeps that test chosen claims into one results folder; rerun the command to resume.
+
+    python scripts/reproduce.py                                         # every claim, seeds 0,1,2, Fashion-MNIST
+    python scripts/reproduce.py --claims C1 --data digits --steps 300 --out /tmp/r1
+    python scripts/reproduce.py --claims C3,C9 --jobs 2 -- optim.momentum=0.9
+    python scripts/reproduce.py --claims C5 --launcher slurm -- hydra.launcher.partition=gpu
+
+Each experiment that tests a chosen claim (analysis/claims.py) runs once, as one Hydra multirun of
+train.py into <out>/<experiment>/<job folder>, the job folder named after the job's own settings
+(e.g. bn=none,optim.lr_mult=5,seed=1). The jobs run with skip_complete=true, so running the same
+command again skips every job whose folder holds a finished record (completed or diverged) and
+redoes or resumes the others: an interrupted reproduction continues where it stopped. Each sweep's
+own output goes to <out>/<experiment>/reproduce.log; one JSON line per sweep goes to
+<out>/reproduce_log.jsonl. Then: python scripts/report.py <out>.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra._internal.config_loader_impl import get_overrides_dirname  # noqa: E402
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # noqa: E402
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
+from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa: E402
+from hydra.errors import HydraException  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+from omegaconf.errors import OmegaConfBaseException  # noqa: E402
+
+from analysis.claims import CLAIMS, experiments_for  # noqa: E402
+from training.record import SUMMARY_FILE  # noqa: E402
+
+CONFIGS = ROOT / "configs"
+TRAIN_SCRIPT = ROOT / "train.py"
+DATASETS = tuple(sorted(p.stem for p in (CONFIGS / "dataset").glob("*.yaml")))
+LAUNCHERS = ("local", "basic", "slurm")
+RUN_LOG = "reproduce_log.jsonl"  # one line per sweep, read by scripts/report.py
+SWEEP_LOG = "reproduce.log"  # a sweep's Hydra output, in its folder
+FINISHED = ("completed", "diverged")
+POLL_S = 1.0
+
+# Overrides left out of a job's folder name: they do not change what is trained, hold paths, or are the
+# same for every job in a results folder (the data set and the step count: a rerun that changes them
+# into the same folder is refused, see check_existing_runs).
+FOLDER_IGNORES = (
+    "experiment", "dataset", "dataset.root", "dataset.download", "train.steps", "train.eval_every",
+    "train.log_every", "train.checkpoint_every", "threads", "device", "logger", "logger.mode",
+    "skip_complete", "resume", "hydra/launcher", "hydra.launcher.n_jobs",
+)
+# Settings of a finished run that must match the command for it to be skipped as done.
+MUST_MATCH = ("dataset.name", "train.steps")
+
+
+class UsageError(ValueError):
+    """Bad arguments: one line, exit status 2, nothing run."""
+
+
+@dataclass
+class Sweep:
+    experiment: str
+    claims: list[str]
+    command: list[str]  # train.py's arguments
+    job_dirs: list[Path]  # every job's folder, as Hydra will name it
+    already_complete: int
+
+
+# --- arguments ---------------------------------------------------------------------------------
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        raise UsageError(message)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
+    parser = ArgumentParser(
+        prog="scripts/reproduce.py",
+        description="Run the sweeps that test chosen claims into one results folder, <out>/<experiment>/<job>. "
+        "Rerunning the same command skips finished jobs and redoes or resumes the others. Overrides after -- "
+        "(key=value, as for train.py) go to every job; a swept value such as bn=none,before replaces the "
+        "experiment's own values for that key.",
+        epilog="examples:\n"
+        "  python scripts/reproduce.py --claims C1 --data digits --steps 300 --out /tmp/r1\n"
+        "  python scripts/reproduce.py                       # every claim, 3 seeds, Fashion-MNIST -> results/fashion_mnist\n"
+        "  python scripts/reproduce.py --claims C3,C9 -- optim.momentum=0.9\n"
+        "  python scripts/reproduce.py --launcher slurm -- hydra.launcher.partition=gpu\n"
+        "then: python scripts/report.py <out>",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--claims", default=",".join(c.id for c in CLAIMS),
+                        help="comma-separated claim ids (default: all, %(default)s)")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default: %(default)s)")
+    parser.add_argument("--data", default="fashion_mnist", help=f"data set: {', '.join(DATASETS)} (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="train.steps of every job, for a quick look (default: each experiment's own); "
+                        "also sets train.eval_every to steps//10")
+    parser.add_argument("--out", type=Path, default=None, help="results folder (default: results/<data>)")
+    parser.add_argument("--launcher", choices=LAUNCHERS, default="local",
+                        help="Hydra launcher: local (joblib, --jobs at a time), basic (one job after another), "
+                        "slurm (submitit) (default: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=None, help="jobs at a time with --launcher local (default: 2)")
+    parser.add_argument("--wandb", action="store_true", help="log to Weights & Biases (logger=wandb; default: no tracker)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and the commands, run nothing")
+    parser.usage = f"{parser.format_usage().strip()[len('usage: '):]} [-- override ...]"
+    args = parser.parse_args(argv)
+    args.extra = extra
+    args.claims = parse_claims(args.claims)
+    args.seeds = parse_seeds(args.seeds)
+    if args.data not in DATASETS:
+        raise UsageError(f"--data {args.data} is not one of {', '.join(DATASETS)}")
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps must be >= 1, got {args.steps}")
+    if args.jobs is not None and args.launcher != "local":
+        raise UsageError(f"--jobs applies to --launcher local only, not {args.launcher}")
+    args.jobs = 2 if args.jobs is None else args.jobs
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
+    args.out = args.out or Path("results") / args.data
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file, not a folder")
+    return args
+
+
+def parse_claims(text: str) -> list[str]:
+    ids = [c.strip().upper() for c in text.split(",") if c.strip()]
+    if not ids:
+        raise UsageError("--claims needs at least one claim id, e.g. --claims C1,C3")
+    try:
+        experiments_for(ids)
+    except ValueError as error:
+        raise UsageError(f"--claims: {error}") from None
+    return list(dict.fromkeys(ids))
+
+
+def parse_seeds(text: str) -> str:
+    """'0, 1,2' -> '0,1,2' (Hydra's sweep syntax); whole numbers >= 0, each once."""
+    items = [s.strip() for s in text.split(",")]
+    if not all(s.isdigit() for s in items):
+        raise UsageError(f"--seeds must be comma-separated whole numbers >= 0, e.g. 0,1,2; got {text!r}")
+    seeds = [int(s) for s in items]
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds lists a seed twice: {text!r}")
+    return ",".join(map(str, seeds))
+
+
+# --- the sweeps --------------------------------------------------------------------------------
+
+
+def job_overrides(args: argparse.Namespace) -> list[str]:
+    """train.py's task overrides shared by every experiment's sweep; the extra ones replace defaults of the same key."""
+    defaults = [f"seed={args.seeds}", f"dataset={args.data}"]
+    if args.steps is not None:
+        defaults += [f"train.steps={args.steps}", f"train.eval_every={max(1, args.steps // 10)}"]
+    defaults += ["threads=1", f"logger={'wandb' if args.wandb else 'none'}", "skip_complete=true"]
+    return merge_overrides(defaults, args.extra)
+
+
+def sweep_settings(args: argparse.Namespace, experiment: str) -> list[str]:
+    """The Hydra overrides (launcher, folders) of one experiment's sweep."""
+    settings = [f"hydra/launcher={args.launcher}"]
+    if args.launcher == "local":
+        settings.append(f"hydra.launcher.n_jobs={args.jobs}")
+    settings += [
+        f"hydra.sweep.dir={args.out / experiment}",
+        "hydra.sweep.subdir=${hydra.job.override_dirname}",
+        f"hydra.job.config.override_dirname.exclude_keys=[{','.join(FOLDER_IGNORES)}]",
+    ]
+    return settings
+
+
+def merge_overrides(defaults: list[str], extra: list[str]) -> list[str]:
+    parser = OverridesParser.create()
+    keys = set()
+    for override in extra:
+        try:
+            keys.add(parser.parse_override(override).key_or_group)
+        except HydraException as error:
+            raise UsageError(f"cannot read {override!r} after --: {first_line(error)}") from None
+    return [o.input_line for o in parser.parse_overrides(defaults) if o.key_or_group not in keys] + extra
+
+
+def plan(args: argparse.Namespace, experiment: str, claims: list[str]) -> Sweep:
+    """Compose the experiment as its jobs will, expand its sweep as Hydra's basic sweeper does, and see
+    which jobs already hold a finished record."""
+    overrides = [f"experiment={experiment}", *job_overrides(args)]
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    parsed = parser.parse_overrides(overrides)
+    cfg = compose_shared([*sweep_settings(args, experiment), *overrides], experiment)
+    check_values(experiment, cfg)
+    sweeper_params = cfg.hydra.sweeper.get("params") or {}
+    # The experiment's own sweep first, then the command line: a key given in both takes the command line's values.
+    arguments = [f"{key}={value}" for key, value in sweeper_params.items()]
+    arguments += [o.input_line for o in parsed if not o.is_hydra_override()]
+    jobs = BasicSweeper.split_arguments(parser.parse_overrides(arguments), max_batch_size=None)[0]
+    sweep_dir = args.out / experiment
+    job_dirs = [sweep_dir / job_folder_name(parser, job) for job in jobs]
+    check_existing_runs(job_dirs, cfg)
+    done = sum(finished_status(d) is not None for d in job_dirs)
+    command = ["-m", *overrides, *sweep_settings(args, experiment)]
+    return Sweep(experiment, claims, command, job_dirs, done)
+
+
+def compose_shared(overrides: list[str], context: str = ""):
+    """The config every job of a sweep shares: composed with the overrides that are not swept. A
+    failure names `context` (the experiment) and Hydra's reason."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    try:
+        return compose(
+            config_name="train",
+            overrides=[o.input_line for o in parsed if not o.is_sweep_override()],
+            return_hydra_config=True,
+        )
+    except (HydraException, OmegaConfBaseException) as error:
+        raise UsageError(f"{context}: {first_line(error)}" if context else first_line(error)) from None
+
+
+def job_folder_name(parser: OverridesParser, job: list[str]) -> str:
+    """hydra.job.override_dirname of a job: its overrides minus FOLDER_IGNORES, sorted, joined by ','."""
+    return get_overrides_dirname(parser.parse_overrides(job), list(FOLDER_IGNORES), item_sep=",", kv_sep="=")
+
+
+def check_values(experiment: str, cfg) -> None:
+    """train.py's own checks on the settings every job shares (a swept value is checked by the sweep)."""
+    from training.checks import ConfigError, validate  # imports torch: only once the arguments are known good
+
+    try:
+        validate(cfg)
+    except ConfigError as error:
+        raise UsageError(f"{experiment}: {error}") from None
+
+
+def check_existing_runs(job_dirs: list[Path], cfg) -> None:
+    """A job folder that already holds a run must hold one with this command's data set and step count:
+    otherwise skipping it as done would mix runs of different settings in one results folder."""
+    for job_dir in job_dirs:
+        stored = job_dir / ".hydra" / "config.yaml"
+        if not stored.is_file():
+            continue
+        before = OmegaConf.load(stored)
+        differ = [
+            f"{key}={OmegaConf.select(before, key)} (this command: {OmegaConf.select(cfg, key)})"
+            for key in MUST_MATCH if OmegaConf.select(before, key) != OmegaConf.select(cfg, key)
+        ]
+        if differ:
+            raise UsageError(
+                f"{job_dir} holds a run with {', '.join(differ)}; use the same --data/--steps or another --out"
+            )
+
+
+def check_data(args: argparse.Namespace) -> None:
+    """The jobs run side by side and must not each download the data set: it has to be there already."""
+    from training.data import missing_data_error
+
+    cfg = compose_shared([*sweep_settings(args, ""), *job_overrides(args), "dataset.download=false"])
+    if missing_data_error(cfg.dataset) is not None:
+        raise UsageError(
+            f"--data {args.data}: not found under {Path(str(cfg.dataset.root)).resolve()}; set BN_DATA_DIR (or "
+            f"-- dataset.root=...) to the folder that holds it, fetch it once with "
+            f"`python train.py dataset={args.data} train.steps=1 logger=none`, or use --data digits"
+        )
+
+
+def finished_status(job_dir: Path) -> str | None:
+    """completed or diverged when the job's folder holds a finished record, else None (as skip_complete reads it)."""
+    from train import finished_status as recorded_status
+
+    return recorded_status(job_dir)
+
+
+def first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+def run_sweep(sweep: Sweep, args: argparse.Namespace, log_path: Path) -> dict:
+    """Launch one sweep, print a line per job it finishes, and return its line for reproduce_log.jsonl."""
+    sweep_dir = args.out / sweep.experiment
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    watcher = JobWatcher(sweep_dir, len(sweep.job_dirs), sweep.already_complete)
+    started = time.perf_counter()
+    with open(sweep_dir / SWEEP_LOG, "a") as log:
+        log.write(f"\n# {datetime.now(timezone.utc).isoformat(timespec='seconds')} {display_command(sweep)}\n")
+        log.flush()
+        process = subprocess.Popen(
+            [sys.executable, str(TRAIN_SCRIPT), *sweep.command],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # its own process group: an interruption stops every job with it
+        )
+        try:
+            while process.poll() is None:
+                time.sleep(POLL_S)
+                watcher.report_new()
+        finally:
+            if process.poll() is None:
+                stop(process)
+            watcher.report_new()
+            record = {
+                "experiment": sweep.experiment,
+                "claims": sweep.claims,
+                "command": display_command(sweep),
+                "jobs": len(sweep.job_dirs),
+                "already_complete": sweep.already_complete,
+                "wall_s": round(time.perf_counter() - started, 3),
+                "returncode": process.returncode,
+                "launcher": args.launcher,
+                "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+            with open(log_path, "a") as run_log:
+                run_log.write(json.dumps(record) + "\n")
+    return record
+
+
+def stop(process: subprocess.Popen) -> None:
+    """End the sweep and its jobs (its whole process group): politely, then for sure."""
+    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=wait_s)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+class JobWatcher:
+    """Prints one line per job whose summary.json appears or changes while its sweep runs."""
+
+    def __init__(self, sweep_dir: Path, jobs: int, already_complete: int):
+        self.sweep_dir = sweep_dir
+        self.jobs = jobs
+        self.done = already_complete
+        self.seen = self._summaries()
+
+    def _summaries(self) -> dict[Path, int]:
+        return {p: p.stat().st_mtime_ns for p in self.sweep_dir.glob(f"*/{SUMMARY_FILE}")}
+
+    def report_new(self) -> None:
+        now = self._summaries()
+        for path in sorted(p for p, mtime in now.items() if self.seen.get(p) != mtime):
+            try:
+                summary = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # being written: read it at the next poll
+            self.seen[path] = now[path]
+            self.done += 1
+            print(f"  [{self.done}/{self.jobs}] {path.parent.name}: {describe(summary)}", flush=True)
+
+
+def describe(summary: dict) -> str:
+    status = summary.get("status", "?")
+    if status == "failed":
+        return f"failed ({summary.get('error', 'no error recorded')})"
+    acc = summary.get("final_test_acc")
+    result = f", test acc {acc:.4f}" if isinstance(acc, (int, float)) else ""
+    return f"{status}{result}, {summary.get('wall_s', 0):.1f} s"
+
+
+def display_command(sweep: Sweep) -> str:
+    """The sweep's command as a user would type it in this folder (python for this interpreter)."""
+    script = os.path.relpath(TRAIN_SCRIPT) if TRAIN_SCRIPT.is_relative_to(Path.cwd()) else str(TRAIN_SCRIPT)
+    return shlex.join(["python", script, *sweep.command])
+
+
+def last_error_line(log_file: Path) -> str:
+    lines = [line.strip() for line in log_file.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith(("error", "raise", "exception")) or "Error" in line]
+    return (errors or lines or ["(empty log)"])[-1]
+
+
+def format_duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes else f"{seconds:.1f} s"
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+def plan_all(args: argparse.Namespace) -> tuple[list[Sweep], list[str]]:
+    """The sweeps to run, and one problem line per chosen claim whose experiment file does not exist."""
+    sweeps, missing = [], []
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        check_data(args)
+        for experiment in experiments_for(args.claims):
+            claims = [c.id for c in CLAIMS if c.experiment == experiment]
+            if not (CONFIGS / "experiment" / f"{experiment}.yaml").is_file():
+                chosen = [c for c in claims if c in args.claims]
+                missing.append(f"{','.join(chosen)}: configs/experiment/{experiment}.yaml does not exist")
+                continue
+            sweeps.append(plan(args, experiment, claims))
+    GlobalHydra.instance().clear()
+    return sweeps, missing
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        sweeps, missing = plan_all(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for problem in missing:
+        print(f"error: {problem}; skipped", file=sys.stderr)
+    if not sweeps:
+        return 2
+    if args.dry_run:
+        for sweep in sweeps:
+            print(f"{sweep.experiment}: {len(sweep.job_dirs)} jobs, {sweep.already_complete} already complete")
+            print(f"  {display_command(sweep)}")
+        return 1 if missing else 0
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    failed: list[str] = []
+    previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        for number, sweep in enumerate(sweeps, start=1):
+            print(f"[{number}/{len(sweeps)}] {sweep.experiment}: {len(sweep.job_dirs)} jobs, "
+                  f"{sweep.already_complete} already complete", flush=True)
+            if sweep.already_complete == len(sweep.job_dirs):
+                continue  # nothing to launch
+            record = run_sweep(sweep, args, args.out / RUN_LOG)
+            if record["returncode"] != 0:
+                log_file = args.out / sweep.experiment / SWEEP_LOG
+                print(f"  {sweep.experiment} failed (exit {record['returncode']}): {last_error_line(log_file)} "
+                      f"[{log_file}]", flush=True)
+                failed.append(sweep.experiment)
+    except KeyboardInterrupt:
+        print(f"interrupted after {format_duration(time.perf_counter() - started)}; "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+
+    print(f"total wall time: {format_duration(time.perf_counter() - started)}")
+    print(f"next: python scripts/report.py {shlex.quote(str(args.out))}", flush=True)
+    not_reproduced = failed + [f"{problem.split(':')[0]} (no experiment file)" for problem in missing]
+    if not_reproduced:
+        print(f"error: not reproduced: {', '.join(not_reproduced)}", file=sys.stderr)
+    return 1 if not_reproduced else 0
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -174,10 +174,11 @@ def auto_threads(model_cfg, concurrent_jobs: int = 1) -> int:
     """threads=auto: one thread for an MLP; a CNN gets its share of the cores (all of them for a
     job alone, split between the jobs under hydra/launcher=local).
 
-    Measured (README, Speed; scripts/bench.py --threads-study): the Fig. 1 MLP's step is ~100 small
-    operations that a second thread cannot speed up, and with every core busy elsewhere a second
-    thread made it many times slower; a CNN's convolutions on 28x28 maps gain from more threads.
-    Oversubscribed cores stay safe because train.py sets OMP_WAIT_POLICY=PASSIVE (see the top)."""
+    Measured (README, Speed; scripts/bench.py --threads-study), each the choice with the smallest
+    worst case over the runs: the Fig. 1 MLP's step is ~100 small operations, and a second thread
+    made it up to 6x slower without load; a small CNN with one thread fell up to 7.5x behind all
+    cores when another process kept every core busy. Oversubscribed cores stay usable because
+    train.py sets OMP_WAIT_POLICY=PASSIVE (see the top)."""
     share = max(1, available_cores() // max(1, concurrent_jobs))
     return share if model_cfg is not None and model_cfg.get("name") == "cnn" else 1
 

@@ -6,16 +6,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
+# Test workers run side by side (pytest -n auto, one per core): one thread each, in this process
+# and in the train.py processes the tests start, or OpenMP threads fight over the cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
 SHARED_DATA = Path(os.environ.get("BN_DATA_DIR", ROOT.parent / "shared" / "data"))
 
 # Small and quick, but still real trainings.
-FAST = ["logger=none", "train.eval_every=100", "train.log_every=25"]
+FAST = ["logger=none", "threads=1", "train.eval_every=100", "train.log_every=25"]
 
 
 def compose_config(overrides: list[str] = (), with_hydra: bool = False):

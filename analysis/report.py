@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,6 +269,45 @@ def render(results: list[ClaimResult], folder: Path) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+README_START = "<!-- results: written by `python scripts/report.py <folder> --readme README.md`; not edited by hand -->"
+README_END = "<!-- end of results -->"
+README_FIGURES = ("c1_convergence.png", "c2_percentiles.png")
+
+
+def readme_block(results: list[ClaimResult], folder: Path, readme_dir: Path) -> str:
+    """The README's results: Fig. 1 (a and b,c), the verdict table, what did not reproduce and why,
+    and how long the sweeps took, all from the same runs as the report."""
+    log, _ = read_log(folder)
+    where = Path(os.path.relpath(folder, readme_dir)).as_posix()
+    runs = len({run.path for r in results for run in r.runs})  # claims that share an experiment share its runs
+    total = sum(e["wall_s"] for e in log.values())
+    lines = [
+        README_START,
+        "",
+        f"From [`{where}/REPORT.md`]({where}/REPORT.md): {runs} runs, every verdict computed from them. "
+        f"The sweeps took {_duration(total) if log else 'an unknown time'} of wall time on the 2-core machine "
+        "this project is developed on, two jobs at a time.",
+        "",
+    ]
+    figures = [name for name in README_FIGURES if (folder / FIGURES_DIR / name).is_file()]
+    lines += [f"![{Path(name).stem}]({where}/{FIGURES_DIR}/{name})" for name in figures] + ([""] if figures else [])
+    lines += verdict_table(results) + [""]
+    failed = [r for r in results if r.outcome == rules.DOES_NOT_HOLD]
+    if failed:
+        lines += ["Where a claim did not reproduce, and why:", ""]
+        lines += [f"- {r.claim.id}: {r.verdict.explanation}" for r in failed] + [""]
+    return "\n".join(lines + [README_END])
+
+
+def update_readme(readme: Path, block: str) -> None:
+    """Replace the text between the README's result markers (both must be there) by `block`."""
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{readme} has no results markers ({README_START!r} ... {README_END!r})")
+    readme.write_text(text[:start] + block + text[end + len(README_END):])
+
+
 def write_report(folder: str | Path, progress=lambda line: None) -> Path:
     folder = Path(folder)
     figures = folder / FIGURES_DIR
@@ -281,13 +321,22 @@ def write_report(folder: str | Path, progress=lambda line: None) -> Path:
 
 
 def main(argv: list[str]) -> int:
+    readme = None
+    if len(argv) == 3 and argv[1] == "--readme":
+        argv, readme = argv[:1], Path(argv[2])
     if len(argv) != 1 or argv[0].startswith("-"):
-        print("error: usage: python scripts/report.py <results folder>", file=sys.stderr)
+        print("error: usage: python scripts/report.py <results folder> [--readme README.md]", file=sys.stderr)
         return 2
     folder = Path(argv[0])
     if not folder.is_dir():
         print(f"error: results folder {folder} does not exist", file=sys.stderr)
         return 2
+    if readme is not None and README_START not in (readme.read_text() if readme.is_file() else ""):
+        print(f"error: {readme} has no results markers to write between", file=sys.stderr)
+        return 2
     path = write_report(folder, progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"wrote {path}")
+    if readme is not None:
+        update_readme(readme, readme_block(evaluate(folder), folder, readme.resolve().parent))
+        print(f"wrote the results into {readme}")
     return 0

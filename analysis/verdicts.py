@@ -419,6 +419,16 @@ def scale_by_depth(runs: list[Run]) -> dict[str, Estimate]:
     return {layer: mean_interval(v) for layer, v in sorted(per_layer.items(), key=lambda kv: layer_order(kv[0]))}
 
 
+def last_only_why(last_scale: float, runs: list[Run]) -> str:
+    """Why BN on the logits alone may not rescue the net: BN divides by sqrt(var + eps), and when the
+    signal's variance is far below eps it cannot bring the signal back to scale."""
+    eps = cfg(runs[0], "bn.eps") if runs else None
+    if not isinstance(eps, (int, float)) or last_scale ** 2 >= eps:
+        return ""
+    return (f" (the last hidden layer's scale at init, {last_scale:.1e}, squared is far below BN's eps = {eps:g}: "
+            "BN divides by sqrt(var + eps), so the logits it normalizes stay near zero)")
+
+
 def verdict_c4(runs: list[Run]) -> Verdict:
     """C4: no-BN within NEAR_CHANCE of chance; BN everywhere and BN on the logits only at least
     WELL_ABOVE_CHANCE above it; the no-BN pre-activation std at init decreasing layer by layer, the last
@@ -441,12 +451,13 @@ def verdict_c4(runs: list[Run]) -> Verdict:
         problems.append(
             f"no-BN ends at {format_number(accs['no-BN'].mean)}, not within {NEAR_CHANCE:g} of chance ({level:.3f})"
         )
+    means = [v.mean for v in scales.values()]
     for name in ("BN everywhere", "BN last only"):
         if diverged(arms[name]) or accs[name].mean is None or accs[name].mean < level + WELL_ABOVE_CHANCE:
             problems.append(
                 f"{name} ends at {format_number(accs[name].mean)}, not {WELL_ABOVE_CHANCE:g} above chance ({level:.3f})"
+                + (last_only_why(means[-1], arms[name]) if name == "BN last only" and means else "")
             )
-    means = [v.mean for v in scales.values()]
     if len(means) >= 2:
         if means[0] <= 0:
             orders = 0.0
@@ -729,6 +740,9 @@ def verdict_c9(runs: list[Run]) -> Verdict:
         outcome, why = HOLDS, f"dropout helps the BN net less than the unnormalized one {shown}, intervals apart"
     elif bn.apart_above(base):
         outcome, why = DOES_NOT_HOLD, f"dropout helps the BN net more than the unnormalized one {shown}"
+        if bn.mean < 0 and base.mean < 0:
+            why = (f"dropout lowers test accuracy in both nets {shown}, so neither needs it at this length, and it "
+                   "costs the BN net less: by the rule (a smaller gain with BN) the claim is not borne out")
     else:
         outcome, why = INCONCLUSIVE, f"the gains from dropout {shown} do not separate: the intervals overlap"
     return verdict(

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 from runfactory import dropout_runs, write_catalogue
 
@@ -123,3 +124,16 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys):
     )
     assert result.returncode == 2 and result.stderr == f"error: results folder {tmp_path / 'missing'} does not exist\n"
     assert list(tmp_path.iterdir()) == []
+
+
+COMMITTED = ROOT / "results" / "fashion_mnist"
+
+
+@pytest.mark.skipif(not (COMMITTED / "REPORT.md").is_file(), reason="no committed results/fashion_mnist")
+def test_the_readme_shows_what_the_committed_runs_give():
+    """The README's results block is the report script's output on the committed runs, not typed in."""
+    from analysis.report import evaluate, readme_block
+
+    block = readme_block(evaluate(COMMITTED), COMMITTED, ROOT)
+    assert block in (ROOT / "README.md").read_text()
+    assert "| C1 " in block and "| C13 " in block

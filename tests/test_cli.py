@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import run_cli, snapshot
 
 QUICK = ["logger=none", "train.steps=40", "train.eval_every=20"]
@@ -24,6 +26,7 @@ def test_single_run_writes_its_record_and_says_where(tmp_path):
     assert snapshot(run_dir) == before
 
 
+@pytest.mark.slow  # the default run has tests/test_experiments.py's command-line sweep, one folder per job
 def test_sweep_gives_each_job_its_own_folder(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli(["-m", *QUICK, "bn=none,before", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)

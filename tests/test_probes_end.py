@@ -85,6 +85,7 @@ def test_scale_invariance_experiment_sweeps_init_scale_with_and_without_bn(tmp_p
     assert cfg.init.name == "default" and list(cfg.probes) == ["scale_invariance"]
 
 
+@pytest.mark.slow  # the default run sweeps scale_invariance in-process (tests/test_experiments.py)
 def test_scale_sweep_from_the_command_line(tmp_path):
     sweep = tmp_path / "sweep"
     args = ["-m", "experiment=scale_invariance", "dataset=synthetic", "logger=none", "train.steps=30",

@@ -15,14 +15,21 @@ from analysis.stats import curve_interval, mean_interval, steps_to_target
 from analysis.tables import curves
 from analysis.verdicts import (
     FLOAT_TOL,
+    LANDSCAPE,
+    accuracy_by_batch,
     accuracy_by_scale,
+    arm_runs,
     bn_input_shape,
     cfg,
     final_acc,
     finished,
     gradient_imbalance,
+    ics_layers,
+    layer_order,
     mean_curve,
+    model_label,
     probe_results,
+    probed_mean,
     saturation,
     scale_by_depth,
     select,
@@ -354,6 +361,81 @@ def figures_c13(runs, folder) -> list[Path]:
     return [plots.point_chart(groups, path, "final test accuracy", title, reference=level, reference_label="chance")]
 
 
+# --- C14-C18: later work ---------------------------------------------------------------------
+
+NOISY_ARMS = {"none": "no BN", "batch": "BN", "noisy": "noisy BN"}
+
+
+def figures_c14(runs, folder) -> list[Path]:
+    arms = {label: finished(arm_runs(runs, arm)) for arm, label in NOISY_ARMS.items()}
+    out = []
+    curves_by_arm = {label: arm_curve(arm) for label, arm in arms.items() if arm}
+    if curves_by_arm:
+        out.append(plots.convergence(curves_by_arm, Path(folder) / "c14_convergence.png",
+                                     "Noisy BN: test accuracy (mean, 95% band)"))
+    panels = {}
+    for label in ("BN", "noisy BN"):
+        first = sorted(arms[label], key=lambda r: r.summary.get("seed", 0))[:1]
+        unit = tracked_unit(first[0]) if first else None
+        if unit:
+            panels[f"{label}: {unit[0]} (seed {first[0].summary.get('seed')})"] = unit[1]
+    if panels:
+        out.append(plots.percentile_bands(panels, Path(folder) / "c14_percentiles.png",
+                                          "Input to one sigmoid of the last hidden layer, noise included"))
+    return out
+
+
+def figures_c15(runs, folder) -> list[Path]:
+    arms = {ARM_LABELS[p]: finished(arm_runs(runs, arm)) for p, arm in (("none", "none"), ("before", "batch"))}
+    layers = sorted({layer for arm in arms.values() for r in arm for layer in ics_layers(r)}, key=layer_order)
+    if not layers:
+        return []
+    out = []
+    for key, ylabel, name in (("l2", "||G - G'||", "c15_ics_l2.png"), ("cos", "cos(G, G')", "c15_ics_cos.png")):
+        groups = {
+            label: {layer: mean_interval(probed_mean(r, f"ics/{layer}/{key}") for r in arm) for layer in layers}
+            for label, arm in arms.items()
+        }
+        title = f"Internal covariate shift (Santurkar Def. 2.1): {ylabel} per layer"
+        out.append(plots.point_chart(groups, Path(folder) / name, ylabel, title,
+                                     reference=1.0 if key == "cos" else None))
+    return out
+
+
+def figures_c16(runs, folder) -> list[Path]:
+    arms = {ARM_LABELS[p]: finished(arm_runs(runs, arm)) for p, arm in (("none", "none"), ("before", "batch"))}
+    panels = {
+        name: {label: arm_curve(arm, key) for label, arm in arms.items() if arm}
+        for name, key in LANDSCAPE.items()
+    }
+    panels = {name: frames for name, frames in panels.items() if any(len(f) for f in frames.values())}
+    if not panels:
+        return []
+    return [plots.curve_panels(panels, Path(folder) / "c16_landscape.png",
+                               "Along the gradient, steps of lr x [0.5, 4] (mean, 95% band)", log_y=True)]
+
+
+def figures_c17(runs, folder) -> list[Path]:
+    arms = accuracy_by_batch(runs)
+    if not arms:
+        return []
+    return [plots.accuracy_by_scale(arms, Path(folder) / "c17_batch_size.png",
+                                    "Final accuracy vs training batch size, fixed epochs", xlabel="batch size")]
+
+
+def figures_c18(runs, folder) -> list[Path]:
+    models = sorted({model_label(r) for r in finished(runs)})
+    groups = {
+        label: {m: final_acc([r for r in select(runs, train__trainable=mode) if model_label(r) == m]) for m in models}
+        for mode, label in (("all", "full training"), ("bn_only", "only BN's gamma and beta"))
+    }
+    if not any(e.mean is not None for g in groups.values() for e in g.values()):
+        return []
+    level = 1 / (cfg(runs[0], "dataset.classes") or 10)
+    return [plots.point_chart(groups, Path(folder) / "c18_bn_only.png", "final test accuracy",
+                              "Training only BN's parameters", reference=level, reference_label="chance")]
+
+
 FIGURES: dict[str, Callable[[list[Run], Path], list[Path]]] = {
     "C1": lambda runs, folder: figures_fig1(runs, folder, "C1"),
     "C2": lambda runs, folder: figures_fig1(runs, folder, "C2"),
@@ -368,4 +450,9 @@ FIGURES: dict[str, Callable[[list[Run], Path], list[Path]]] = {
     "C11": figures_c11,
     "C12": figures_c12,
     "C13": figures_c13,
+    "C14": figures_c14,
+    "C15": figures_c15,
+    "C16": figures_c16,
+    "C17": figures_c17,
+    "C18": figures_c18,
 }

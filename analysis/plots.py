@@ -55,6 +55,32 @@ def convergence(
     return _save(fig, path)
 
 
+def curve_panels(
+    panels: dict[str, dict[str, pd.DataFrame]], path, title: str = "", log_y: bool = False
+) -> Path:
+    """Several measures over training side by side (C16), each panel one measure with a mean curve and
+    95% band per arm. panels: measure -> label -> analysis.stats.curve_interval frame."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.3 * len(panels), 3.8), squeeze=False)
+    for ax, (measure, curves) in zip(axes[0], panels.items()):
+        for color, (label, frame) in zip(COLORS, curves.items()):
+            frame = frame[frame["step"] > 0]
+            if frame.empty:
+                continue
+            ax.plot(frame["step"], frame["mean"], color=color, marker=".", label=f"{label} (n={int(frame['n'].max())})")
+            band = frame.dropna(subset=["low", "high"])
+            low = band["low"].clip(lower=band["mean"] * 1e-3) if log_y else band["low"]  # a t-band may reach below 0
+            ax.fill_between(band["step"], low, band["high"], color=color, alpha=0.2, linewidth=0)
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_title(measure)
+        ax.set_xlabel("SGD steps")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].legend(loc="best", fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
 def percentile_bands(panels: dict[str, pd.DataFrame], path, title: str = "") -> Path:
     """Fig. 1b,c: the 15/50/85th percentiles of one sigmoid's input over training, one panel per arm
     (same y axis). panels: label -> frame with columns step, p15, p50, p85."""
@@ -153,8 +179,14 @@ def point_chart(
     return _save(fig, path)
 
 
-def accuracy_by_scale(arms: dict[str, dict[float, Estimate]], path, title: str = "") -> Path:
-    """C5: final test accuracy against the initial weight scale (log x), one line per arm with intervals."""
+def accuracy_by_scale(
+    arms: dict[str, dict[float, Estimate]],
+    path,
+    title: str = "",
+    xlabel: str = "init.scale (multiplier on every initial weight)",
+) -> Path:
+    """C5, C17: final test accuracy against a setting on a log x axis (the initial weight scale, the
+    batch size), one line per arm with intervals."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for color, (label, points) in zip(COLORS, arms.items()):
         scales = [s for s in sorted(points) if points[s].mean is not None]
@@ -168,7 +200,11 @@ def accuracy_by_scale(arms: dict[str, dict[float, Estimate]], path, title: str =
             label=label,
         )
     ax.set_xscale("log")
-    ax.set_xlabel("init.scale (multiplier on every initial weight)")
+    settings = sorted({s for points in arms.values() for s in points})
+    if all(float(s).is_integer() for s in settings):  # batch sizes: label each one, not powers of ten
+        ax.set_xticks(settings, [f"{s:g}" for s in settings])
+        ax.minorticks_off()
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("final test accuracy")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")

@@ -49,6 +49,8 @@ ACCURACY_TOL = 1e-3  # C7: accuracy change across test batch sizes that round-of
 SMALL_MARGIN = 0.01  # C7: ema and population accuracy agree within this
 DEGRADES = 0.02  # C7: batch statistics at small batches lose at least this much accuracy
 KEEPS = 0.005  # C11: fine-tuning "keeps" accuracy if it loses at most this much
+ABOUT_AS_WELL = 0.02  # C14: noisy BN "about as well as" BN: at most this far below it
+FAR_ABOVE_CHANCE = 0.25  # C18: "far above chance"
 
 
 @dataclass
@@ -962,6 +964,245 @@ def verdict_c12(runs: list[Run]) -> Verdict:
     )
 
 
+# --- C14-C18: later work (Santurkar et al.; batch size; Frankle et al.) --------------------------
+
+
+def norm_arm(run: Run) -> str:
+    """The run's normalization arm: none, batch, group, layer, or noisy (BN with Santurkar's noise)."""
+    if cfg(run, "bn.placement") == "none":
+        return "none"
+    if cfg(run, "bn.noise.enabled", False):
+        return "noisy"
+    return cfg(run, "bn.norm", "batch")
+
+
+def arm_runs(runs: list[Run], arm: str) -> list[Run]:
+    return [r for r in runs if norm_arm(r) == arm]
+
+
+def compare(lower: Estimate, higher: Estimate) -> str:
+    """How `lower` stands against `higher`: "lower" or "higher" when the intervals are apart, else "overlap"."""
+    if higher.apart_above(lower):
+        return "lower"
+    if lower.apart_above(higher):
+        return "higher"
+    return "overlap"
+
+
+def probed_mean(run: Run, key: str) -> float | None:
+    """Mean of a probe's key over the run's evaluations after step 0 (training under way)."""
+    values = [v for step, v in metric_series(run, key) if step > 0]
+    return float(np.mean(values)) if values else None
+
+
+def capital(text: str) -> str:
+    return text[0].upper() + text[1:] + "."
+
+
+def verdict_c14(runs: list[Run]) -> Verdict:
+    """C14: noisy BN "about as well as" BN (mean final accuracy at most ABOUT_AS_WELL below BN's) and
+    better than no-BN (intervals apart). Noisy BN more than ABOUT_AS_WELL below BN with intervals apart,
+    or no-BN at or above noisy BN with intervals apart: does not hold; otherwise inconclusive. The drift
+    score of the tracked units (as C2) shows whether the noise did make the distribution unstable."""
+    arms = {name: finished(arm_runs(runs, arm)) for name, arm in (("BN", "batch"), ("noisy BN", "noisy"), ("no-BN", "none"))}
+    if any(not arm for arm in arms.values()):
+        return no_runs("C14", runs, "an arm (BN, noisy BN, no-BN) has no finished runs")
+    accs = {name: final_acc(arm) for name, arm in arms.items()}
+    numbers: dict[str, Any] = {f"{name} final acc": acc for name, acc in accs.items()}
+    numbers.update({f"{name} drift": mean_interval(map(unit_drift, arm)) for name, arm in arms.items()})
+    noisy, bn, base = accs["noisy BN"], accs["BN"], accs["no-BN"]
+    seeds = min(a.n for a in accs.values())
+    behind = (bn.mean or 0) - (noisy.mean or 0)
+    shown = f"noisy BN {format_number(noisy.mean)}, BN {format_number(bn.mean)}, no-BN {format_number(base.mean)}"
+    if seeds < MIN_SEEDS:
+        outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
+    elif diverged(arms["noisy BN"]):
+        outcome, why = DOES_NOT_HOLD, f"{len(diverged(arms['noisy BN']))} noisy-BN runs diverged"
+    elif behind > ABOUT_AS_WELL and bn.apart_above(noisy):
+        outcome, why = DOES_NOT_HOLD, f"noisy BN ends {behind:.3f} behind BN ({shown})"
+    elif base.apart_above(noisy):
+        outcome, why = DOES_NOT_HOLD, f"no-BN ends above noisy BN, intervals apart ({shown})"
+    elif behind <= ABOUT_AS_WELL and noisy.apart_above(base):
+        outcome, why = HOLDS, f"noisy BN trains about as well as BN and better than no-BN ({shown})"
+    else:
+        outcome, why = INCONCLUSIVE, f"the intervals overlap ({shown})"
+    return verdict("C14", outcome, capital(why), runs, numbers,
+                   ["noisy BN final acc", "BN final acc", "no-BN final acc", "noisy BN drift", "BN drift"], seeds)
+
+
+def ics_layers(run: Run) -> list[str]:
+    return hidden_layers(run, r"ics/([^/]+)/l2")
+
+
+def verdict_c15(runs: list[Run]) -> Verdict:
+    """C15: per run, Santurkar's internal covariate shift averaged over the probed evaluations after
+    step 0 and over layers (ics/l2 = ||G - G'||, ics/cos = cos(G, G')). BN "reduces" the shift on a measure
+    when its l2 is lower, or its cos higher, with intervals apart. The claim (BN does not reduce it) holds
+    when BN reduces it on neither measure, does not hold when on both, and is inconclusive when on one."""
+    bn, base = finished(arm_runs(runs, "batch")), finished(arm_runs(runs, "none"))
+    numbers: dict[str, Any] = {}
+    for label, arm in (("BN", bn), ("no-BN", base)):
+        numbers[f"{label} ICS l2"] = mean_interval(probed_mean(r, "ics/l2") for r in arm)
+        numbers[f"{label} ICS cos"] = mean_interval(probed_mean(r, "ics/cos") for r in arm)
+    seeds = min(e.n for e in numbers.values())
+    if seeds == 0:
+        return no_runs("C15", runs, "no runs with the ics probe (ics/l2, ics/cos) in both arms")
+    reduces = {
+        "l2": compare(numbers["BN ICS l2"], numbers["no-BN ICS l2"]) == "lower",
+        "cos": compare(numbers["BN ICS cos"], numbers["no-BN ICS cos"]) == "higher",
+    }
+    shown = (f"||G - G'|| {numbers['BN ICS l2'].mean:.3g} with BN vs {numbers['no-BN ICS l2'].mean:.3g} without; "
+             f"cos(G, G') {numbers['BN ICS cos'].mean:.3f} vs {numbers['no-BN ICS cos'].mean:.3f}")
+    if seeds < MIN_SEEDS:
+        outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
+    elif not any(reduces.values()):
+        outcome, why = HOLDS, f"BN does not reduce the shift on either measure ({shown})"
+    elif all(reduces.values()):
+        outcome, why = DOES_NOT_HOLD, f"BN reduces the shift on both measures, intervals apart ({shown})"
+    else:
+        which = next(k for k, v in reduces.items() if v)
+        outcome, why = INCONCLUSIVE, f"BN reduces the shift on {which} only ({shown})"
+    return verdict("C15", outcome, capital(why), bn + base, numbers, list(numbers), seeds)
+
+
+LANDSCAPE = {"loss range": "landscape/loss_range", "gradient change": "landscape/grad_change", "beta": "landscape/beta"}
+
+
+def verdict_c16(runs: list[Run]) -> Verdict:
+    """C16: per run, each landscape measure (loss range, gradient change, effective smoothness beta along
+    the gradient) averaged over the probed evaluations after step 0. Holds when all three are lower with
+    BN, intervals apart; does not hold when any is higher with BN, intervals apart; otherwise inconclusive."""
+    bn, base = finished(arm_runs(runs, "batch")), finished(arm_runs(runs, "none"))
+    numbers: dict[str, Any] = {}
+    for name, key in LANDSCAPE.items():
+        numbers[f"BN {name}"] = mean_interval(probed_mean(r, key) for r in bn)
+        numbers[f"no-BN {name}"] = mean_interval(probed_mean(r, key) for r in base)
+    seeds = min(e.n for e in numbers.values())
+    if seeds == 0:
+        return no_runs("C16", runs, "no runs with the landscape probe in both arms")
+    results = {name: compare(numbers[f"BN {name}"], numbers[f"no-BN {name}"]) for name in LANDSCAPE}
+    shown = "; ".join(f"{n} {numbers[f'BN {n}'].mean:.3g} with BN vs {numbers[f'no-BN {n}'].mean:.3g} without"
+                      for n in LANDSCAPE)
+    higher = [name for name, r in results.items() if r == "higher"]
+    if seeds < MIN_SEEDS:
+        outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
+    elif higher:
+        outcome, why = DOES_NOT_HOLD, f"with BN the {', '.join(higher)} is higher, intervals apart ({shown})"
+    elif all(r == "lower" for r in results.values()):
+        outcome, why = HOLDS, f"all three are lower with BN, intervals apart ({shown})"
+    else:
+        outcome, why = INCONCLUSIVE, f"not all three are lower with BN with intervals apart ({shown})"
+    return verdict("C16", outcome, capital(why), bn + base, numbers, list(numbers), seeds)
+
+
+BATCH_ARMS = {"batch": "BN", "group": "GroupNorm", "layer": "LayerNorm", "none": "no norm"}
+
+
+def accuracy_by_batch(runs: list[Run]) -> dict[str, dict[int, Estimate]]:
+    """C17: per arm label (BATCH_ARMS), final test accuracy per training batch size."""
+    out = {}
+    for arm, label in BATCH_ARMS.items():
+        members = arm_runs(runs, arm)
+        sizes = sorted({cfg(r, "train.batch_size") for r in members if cfg(r, "train.batch_size")})
+        if sizes:
+            out[label] = {b: final_acc(select(members, train__batch_size=b)) for b in sizes}
+    return out
+
+
+def advantage_change(arm: list[Run], base: list[Run], small: int, large: int) -> Estimate:
+    """Per seed: (arm - base final accuracy at batch `small`) - (the same at batch `large`). Below 0: the
+    arm's advantage over the unnormalized net shrinks as the batch shrinks."""
+    def by_seed(runs, size):
+        return {r.summary.get("seed"): r.summary.get("final_test_acc")
+                for r in select(runs, train__batch_size=size) if r.status == "completed"}
+
+    a_small, a_large, b_small, b_large = by_seed(arm, small), by_seed(arm, large), by_seed(base, small), by_seed(base, large)
+    seeds = set(a_small) & set(a_large) & set(b_small) & set(b_large)
+    return mean_interval((a_small[s] - b_small[s]) - (a_large[s] - b_large[s]) for s in sorted(seeds, key=str))
+
+
+def verdict_c17(runs: list[Run]) -> Verdict:
+    """C17: BN's advantage over the unnormalized net (final test accuracy, paired by seed) at the smallest
+    batch size minus that at the largest (see advantage_change). Holds when its interval lies wholly below 0
+    (BN weakens as the batch shrinks); does not hold when it lies wholly above 0; otherwise inconclusive.
+    The same number for GroupNorm and LayerNorm says whether a batch-independent norm weakens too."""
+    base = finished(arm_runs(runs, "none"))
+    sizes = sorted({cfg(r, "train.batch_size") for r in finished(runs) if cfg(r, "train.batch_size")})
+    if not base or not finished(arm_runs(runs, "batch")) or len(sizes) < 2:
+        return no_runs("C17", runs, "no BN and no-BN runs at two or more batch sizes")
+    small, large = sizes[0], sizes[-1]
+    numbers: dict[str, Any] = {}
+    by_batch = accuracy_by_batch(runs)
+    for label, points in by_batch.items():
+        numbers[f"{label} final acc by batch size"] = {b: e.mean for b, e in points.items()}
+    for arm, label in BATCH_ARMS.items():
+        if arm != "none" and arm_runs(runs, arm):
+            numbers[f"{label} advantage change, batch {small} vs {large}"] = advantage_change(
+                finished(arm_runs(runs, arm)), base, small, large)
+    change = numbers[f"BN advantage change, batch {small} vs {large}"]
+    others = "; ".join(f"{BATCH_ARMS[a]} {format_number(numbers[f'{BATCH_ARMS[a]} advantage change, batch {small} vs {large}'].mean)}"
+                       for a in ("group", "layer") if f"{BATCH_ARMS[a]} advantage change, batch {small} vs {large}" in numbers)
+    shown = (f"BN's lead over no-norm changes by {format_number(change.mean)} from batch {large} to {small}"
+             + (f" (batch-independent norms: {others})" if others else ""))
+    if change.n < MIN_SEEDS:
+        outcome, why = INCONCLUSIVE, f"too few paired seeds ({change.n})"
+    elif change.high < 0:
+        outcome, why = HOLDS, f"BN weakens with small batches: {shown}"
+    elif change.low > 0:
+        outcome, why = DOES_NOT_HOLD, f"BN gains ground at small batches: {shown}"
+    else:
+        outcome, why = INCONCLUSIVE, f"the change's interval includes 0: {shown}"
+    key = [f"BN advantage change, batch {small} vs {large}",
+           *(k for k in numbers if "advantage change" in k and not k.startswith("BN "))]
+    return verdict("C17", outcome, capital(why), runs, numbers, key, change.n)
+
+
+def model_label(run: Run) -> str:
+    """"CNN" or "MLP <depth>x<width>" from the run's model config."""
+    if cfg(run, "model.name") == "cnn":
+        return "CNN"
+    hidden = cfg(run, "model.hidden") or []
+    return f"MLP {len(hidden)}x{hidden[0]}" if hidden and len(set(hidden)) == 1 else f"MLP {hidden}"
+
+
+def verdict_c18(runs: list[Run]) -> Verdict:
+    """C18: for every model, BN-only training (train.trainable=bn_only) reaches a mean final test accuracy
+    at least FAR_ABOVE_CHANCE above chance: holds; less than WELL_ABOVE_CHANCE above chance in any model:
+    does not hold; in between: inconclusive. Also reports full training and the fraction of its accuracy
+    that BN-only training reaches."""
+    models = sorted({model_label(r) for r in finished(runs)})
+    level = chance(runs)
+    numbers: dict[str, Any] = {"chance": level}
+    short, far = [], True
+    seeds = None
+    for model in models:
+        arm = [r for r in finished(runs) if model_label(r) == model]
+        only, full = final_acc(select(arm, train__trainable="bn_only")), final_acc(select(arm, train__trainable="all"))
+        numbers[f"{model} BN-only final acc"] = only
+        numbers[f"{model} full training final acc"] = full
+        if only.mean is not None and full.mean:
+            numbers[f"{model} BN-only / full"] = only.mean / full.mean
+        seeds = only.n if seeds is None else min(seeds, only.n)
+        above = (only.mean if only.mean is not None else level) - level
+        if above < WELL_ABOVE_CHANCE:
+            short.append(f"{model} BN-only ends {above:+.3f} from chance")
+        far = far and above >= FAR_ABOVE_CHANCE
+    if not models or not seeds:
+        return no_runs("C18", runs, "no finished BN-only runs")
+    shown = "; ".join(f"{m}: {format_number(numbers[f'{m} BN-only final acc'].mean)} BN-only vs "
+                      f"{format_number(numbers[f'{m} full training final acc'].mean)} full" for m in models)
+    if seeds < MIN_SEEDS:
+        outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
+    elif short:
+        outcome, why = DOES_NOT_HOLD, f"{'; '.join(short)} ({shown}; chance {level:.3f})"
+    elif far:
+        outcome, why = HOLDS, f"training only gamma and beta ends at least {FAR_ABOVE_CHANCE:g} above chance ({level:.3f}) in every model ({shown})"
+    else:
+        outcome, why = INCONCLUSIVE, f"BN-only training is above chance but not {FAR_ABOVE_CHANCE:g} above it in every model ({shown})"
+    key = [k for k in numbers if k.endswith("final acc")]
+    return verdict("C18", outcome, capital(why), runs, numbers, key, seeds)
+
+
 VERDICTS: dict[str, Callable[[list[Run]], Verdict]] = {
     "C1": verdict_c1,
     "C2": verdict_c2,
@@ -976,4 +1217,9 @@ VERDICTS: dict[str, Callable[[list[Run]], Verdict]] = {
     "C11": verdict_c11,
     "C12": verdict_c12,
     "C13": verdict_c13,
+    "C14": verdict_c14,
+    "C15": verdict_c15,
+    "C16": verdict_c16,
+    "C17": verdict_c17,
+    "C18": verdict_c18,
 }

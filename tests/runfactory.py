@@ -29,9 +29,11 @@ def write_run(
     diverged_at: int | None = None,
     probes: dict | None = None,
     git: str = "abc123",
+    extra_config: dict | None = None,
 ) -> Path:
     """One finished run. acc(step) gives test/acc (train/acc is 0.02 above); extra(step) adds metric keys;
-    diverged_at stops it there with status diverged; probes go into summary.json under their names."""
+    diverged_at stops it there with status diverged; probes go into summary.json under their names;
+    extra_config adds or replaces config groups' keys ({"bn": {"norm": "group"}})."""
     folder.mkdir(parents=True, exist_ok=True)
     config = {
         "seed": seed,
@@ -43,6 +45,8 @@ def write_run(
         "init": {"scale": scale},
         "train": {"steps": steps, "eval_every": eval_every},
     }
+    for group, values in (extra_config or {}).items():
+        config[group] = {**config.get(group, {}), **values}
     (folder / ".hydra").mkdir(exist_ok=True)
     (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True))
     last = steps if diverged_at is None else diverged_at
@@ -311,6 +315,73 @@ def probe_runs(root, probe: str, result: dict, bn: str = "before"):
         write_run(root / str(seed), seed=seed, bn=bn, probes={probe: result})
 
 
+def noisy_runs(root, noisy_final=0.95, base_final=0.85):
+    """C14: BN and noisy BN (its tracked unit's percentiles moving) against no BN."""
+    for seed in SEEDS:
+        j = 0.002 * seed
+        for name, bn, noise, final, drift in (
+            ("bn", "before", False, 0.96, 0.0), ("noisy", "before", True, noisy_final, 1.0), ("none", "none", False, base_final, 2.0)
+        ):
+
+            def extra(step, drift=drift):
+                wobble = drift * (step % 200) / 200
+                return {"act/fc3/u0/p15": -1 + wobble, "act/fc3/u0/p50": wobble, "act/fc3/u0/p85": 1 + wobble}
+
+            write_run(root / f"{name}{seed}", seed=seed, bn=bn, experiment="noisy_bn", acc=step_curve(0.1, final + j, 100),
+                      extra=extra, extra_config={"bn": {"noise": {"enabled": noise}}})
+
+
+def ics_runs(root, bn_l2=2.0, bn_cos=0.5, base_l2=1.0, base_cos=0.9):
+    """C15: ics/<layer>/l2|cos and their means per evaluation (none at step 0)."""
+    for seed in SEEDS:
+        j = 0.01 * seed
+        for bn, l2, cos in (("before", bn_l2, bn_cos), ("none", base_l2, base_cos)):
+
+            def extra(step, l2=l2 + j, cos=cos - j):
+                if step == 0:
+                    return {}
+                layers = {f"ics/{layer}/{k}": v for layer in ("fc2", "fc3", "out") for k, v in (("l2", l2), ("cos", cos))}
+                return {**layers, "ics/l2": l2, "ics/cos": cos}
+
+            write_run(root / f"{bn}{seed}", seed=seed, bn=bn, experiment="ics", extra=extra)
+
+
+def landscape_runs(root, bn_scale=0.1):
+    """C16: the BN arm's three landscape measures are bn_scale times the unnormalized arm's."""
+    for seed in SEEDS:
+        j = 0.01 * seed
+        for bn, scale in (("before", bn_scale), ("none", 1.0)):
+
+            def extra(step, s=scale + j):
+                return {"landscape/loss_range": 0.5 * s, "landscape/grad_change": 2.0 * s, "landscape/beta": 10.0 * s}
+
+            write_run(root / f"{bn}{seed}", seed=seed, bn=bn, experiment="landscape", extra=extra)
+
+
+def batch_size_runs(root, bn_small=0.70):
+    """C17: at batch 256 every norm ends at 0.90 and no norm at 0.85; at batch 2 BN ends at bn_small."""
+    arms = {"none": ("none", "batch"), "batch": ("before", "batch"), "group": ("before", "group"), "layer": ("before", "layer")}
+    for seed in SEEDS:
+        j = 0.002 * seed
+        for arm, (placement, norm) in arms.items():
+            for batch in (2, 16, 256):
+                final = 0.85 if arm == "none" else (bn_small if arm == "batch" and batch == 2 else 0.90)
+                write_run(root / f"{arm}{batch}_{seed}", seed=seed, bn=placement, experiment="batch_size",
+                          acc=step_curve(0.1, final + j * (1 + (batch == 2)), 100),
+                          extra_config={"bn": {"norm": norm}, "train": {"batch_size": batch}})
+
+
+def bn_only_runs(root, bn_only_final=0.7):
+    """C18: a deep MLP and the CNN, trained fully (0.9) and only in BN's parameters."""
+    models = {"mlp": {"name": "mlp", "hidden": [100] * 6}, "cnn": {"name": "cnn", "channels": [8, 8, 16, 16]}}
+    for seed in SEEDS:
+        for name, model in models.items():
+            for trainable, final in (("all", 0.9), ("bn_only", bn_only_final)):
+                write_run(root / f"{name}_{trainable}{seed}", seed=seed, experiment="bn_only",
+                          acc=step_curve(0.1, final + 0.002 * seed, 100),
+                          extra_config={"model": model, "train": {"trainable": trainable}})
+
+
 def write_catalogue(root: Path, skip: tuple[str, ...] = ()) -> Path:
     """A results folder with every experiment's runs (each claim holds), as scripts/reproduce.py lays it out."""
     builders = {
@@ -325,6 +396,11 @@ def write_catalogue(root: Path, skip: tuple[str, ...] = ()) -> Path:
         "test_time_stats": lambda r: probe_runs(r, "test_time_stats", time_stats_result()),
         "insert_pretrained": lambda r: probe_runs(r, "insert_pretrained", insert_result(), bn="none"),
         "bn_math": lambda r: probe_runs(r, "bn_math", bn_math_result()),
+        "noisy_bn": noisy_runs,
+        "ics": ics_runs,
+        "landscape": landscape_runs,
+        "batch_size": batch_size_runs,
+        "bn_only": bn_only_runs,
     }
     for experiment, build in builders.items():
         if experiment not in skip:

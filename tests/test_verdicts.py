@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 from runfactory import (
     SEEDS,
+    batch_size_runs,
     bn_math_result,
+    bn_only_runs,
     dropout_runs,
     fig1_runs,
+    ics_runs,
     insert_result,
+    landscape_runs,
     lr_runs,
+    noisy_runs,
     placement_runs,
     poor_init_runs,
     saturation_runs,
@@ -286,3 +291,60 @@ def test_c9_overlapping_gains_are_inconclusive(tmp_path):
     dropout_runs(tmp_path, bn_gain=0.0505)
     v = verdict_of("C9", tmp_path)
     assert v.verdict == INCONCLUSIVE and "overlap" in v.explanation
+
+
+# --- C14-C18: later work --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "noisy_final, base_final, expected",
+    [(0.95, 0.85, HOLDS), (0.90, 0.85, DOES_NOT_HOLD), (0.95, 0.97, DOES_NOT_HOLD), (0.95, 0.9505, INCONCLUSIVE)],
+)
+def test_c14_noisy_bn_against_bn_and_no_bn(tmp_path, noisy_final, base_final, expected):
+    noisy_runs(tmp_path, noisy_final=noisy_final, base_final=base_final)
+    v = verdict_of("C14", tmp_path)
+    assert v.verdict == expected, v.explanation
+    assert v.seeds == 3
+    # the noise moves the tracked unit's percentiles by 0.5 against a 15-85 width of 2; BN's stay put
+    assert v.numbers["BN drift"].mean == pytest.approx(0.0)
+    assert v.numbers["noisy BN drift"].mean == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize(
+    "bn_l2, bn_cos, expected",
+    [(2.0, 0.5, HOLDS), (1.0, 0.9, HOLDS), (0.5, 0.95, DOES_NOT_HOLD), (0.5, 0.5, INCONCLUSIVE)],
+)
+def test_c15_holds_unless_bn_reduces_the_shift(tmp_path, bn_l2, bn_cos, expected):
+    ics_runs(tmp_path, bn_l2=bn_l2, bn_cos=bn_cos)
+    v = verdict_of("C15", tmp_path)
+    assert v.verdict == expected, v.explanation
+    assert v.numbers["no-BN ICS l2"].mean == pytest.approx(1.01)  # 1 + mean seed offset, step 0 left out
+
+
+@pytest.mark.parametrize("bn_scale, expected", [(0.1, HOLDS), (3.0, DOES_NOT_HOLD), (1.0, INCONCLUSIVE)])
+def test_c16_all_three_landscape_measures_lower_with_bn(tmp_path, bn_scale, expected):
+    landscape_runs(tmp_path, bn_scale=bn_scale)
+    v = verdict_of("C16", tmp_path)
+    assert v.verdict == expected, v.explanation
+    assert v.numbers["no-BN beta"].mean == pytest.approx(10.1)
+
+
+@pytest.mark.parametrize("bn_small, expected", [(0.70, HOLDS), (0.95, DOES_NOT_HOLD)])
+def test_c17_bn_loses_its_lead_at_small_batches(tmp_path, bn_small, expected):
+    batch_size_runs(tmp_path, bn_small=bn_small)
+    v = verdict_of("C17", tmp_path)
+    assert v.verdict == expected, v.explanation
+    # per seed: (bn_small - 0.85) - (0.90 - 0.85)
+    assert v.numbers["BN advantage change, batch 2 vs 256"].mean == pytest.approx(bn_small - 0.90)
+    assert v.numbers["GroupNorm advantage change, batch 2 vs 256"].mean == pytest.approx(0.0)
+    assert v.numbers["BN final acc by batch size"][16] == pytest.approx(0.902)
+
+
+@pytest.mark.parametrize("bn_only_final, expected", [(0.7, HOLDS), (0.15, DOES_NOT_HOLD), (0.3, INCONCLUSIVE)])
+def test_c18_bn_only_far_above_chance_in_every_model(tmp_path, bn_only_final, expected):
+    bn_only_runs(tmp_path, bn_only_final=bn_only_final)
+    v = verdict_of("C18", tmp_path)
+    assert v.verdict == expected, v.explanation
+    assert set(v.key) == {"CNN BN-only final acc", "CNN full training final acc",
+                          "MLP 6x100 BN-only final acc", "MLP 6x100 full training final acc"}
+    assert v.numbers["CNN BN-only / full"] == pytest.approx((bn_only_final + 0.002) / 0.902)

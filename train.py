@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from models import build_model
 from models.batchnorm import population_statistics
+from models.layers import train_only_normalization
 from training.checks import validate
 from training.data import BatchOrder, DataNotFoundError, epoch_batches, load_dataset
 from training.checkpoint import load_checkpoint, save_checkpoint
@@ -72,11 +73,14 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
         torch.manual_seed(cfg.seed)
         data = load_dataset(cfg.dataset).to(device)
         model = build_model(cfg.model, cfg.bn, cfg.init, data.input_shape, data.classes).to(device)
-        optimizer = build_optimizer(model.parameters(), cfg.optim)
+        if cfg.train.trainable == "bn_only":
+            train_only_normalization(model)
+        optimizer = build_optimizer(model.parameters(), cfg.optim, cfg.train.batch_size)
         order = BatchOrder(len(data.train_x), cfg.train.batch_size, cfg.seed, device)
+        settings = LoopSettings.from_config(cfg.train, order.steps_per_epoch)
         resume_from = restore(run_dir, model, optimizer, device, record) if resuming else None
         summary["resumed_from_step"] = resume_from.outcome.steps if resume_from else None
-        probe_context = ProbeContext(model, data, order, cfg)
+        probe_context = ProbeContext(model, data, order, cfg, optimizer=optimizer)
         probes = ProbeRunner(cfg.get("probes"), probe_context)
 
         def emit(metrics: dict) -> None:
@@ -91,9 +95,8 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
         def checkpoint(state: LoopState) -> None:
             save_checkpoint(run_dir, model, optimizer, state.state_dict())
 
-        progress = Progress(cfg.train.steps, start_step=summary["resumed_from_step"] or 0)
+        progress = Progress(settings.steps, start_step=summary["resumed_from_step"] or 0)
         try:
-            settings = LoopSettings.from_config(cfg.train)
             outcome = train(
                 model, optimizer, data, order, settings, emit, probes, progress.update, before_final_eval, checkpoint,
                 resume_from,

@@ -28,6 +28,7 @@ from analysis.verdicts import (
     layer_order,
     mean_curve,
     model_label,
+    planned_steps,
     probe_results,
     probed_mean,
     saturation,
@@ -138,7 +139,7 @@ def figures_c3(runs, folder) -> list[Path]:
     arms, target = lr_steps(runs)
     if not arms:
         return []
-    total = max((cfg(r, "train.steps") or 0) for r in runs)
+    total = max((planned_steps(r) or 0) for r in runs)
     out = [
         plots.steps_by_lr_mult(
             arms, Path(folder) / "c3_steps_by_lr.png", f"Steps to reach no-BN x1's final accuracy ({target:.3f})", total

@@ -180,7 +180,11 @@ def method_section() -> list[str]:
   over init scales {r.VARIES_LITTLE:g} (C5); bias effects {r.FLOAT_TOL:g} (C8); predictions {r.PREDICTION_TOL:g}
   and accuracy {r.ACCURACY_TOL:g} across test batches, ema vs population {r.SMALL_MARGIN:g}, small-batch loss
   {r.DEGRADES:g} (C7); output change after inserting BN {r.OUTPUT_TOL:g}, accuracy kept within {r.KEEPS:g} (C11);
-  no-BN far behind: {r.FAR_BEHIND:g} (C13).
+  no-BN far behind: {r.FAR_BEHIND:g} (C13); noisy BN "about as well as" BN: at most {r.ABOUT_AS_WELL:g} below it
+  (C14); "far above chance": at least {r.FAR_ABOVE_CHANCE:g} above it (C18).
+- C15 and C16 average each probe value over the probed evaluations after step 0, then over layers (C15),
+  per run. C17 pairs runs by seed: BN's lead over the unnormalized net at the smallest batch size minus
+  its lead at the largest; below 0 with its interval means BN weakens as the batch shrinks.
 """
     return text.splitlines() + [""]
 

@@ -62,7 +62,7 @@ class Verdict:
     key: list[str] = field(default_factory=list)  # the names in `numbers` that the verdict table shows
     seeds: int = 0  # fewest finished runs in any arm the rule compares
     dataset: str = "n/a"
-    steps: int | None = None
+    steps: int | str | None = None  # one number, or "fewest-most" where the runs differ
 
     def key_numbers(self) -> str:
         return "; ".join(f"{name} {format_number(self.numbers[name])}" for name in self.key if name in self.numbers)
@@ -125,11 +125,23 @@ def chance(runs: list[Run]) -> float:
     return 1.0 / (classes.pop() if len(classes) == 1 else 10)
 
 
-def describe(runs: list[Run]) -> tuple[str, int | None]:
-    """(data sets, most steps) of these runs."""
+def planned_steps(run: Run) -> int | None:
+    """The steps the run was set to train: train.steps, or with train.epochs set, the steps it ran (a
+    completed run ran them all)."""
+    if cfg(run, "train.epochs") is None:
+        steps = cfg(run, "train.steps")
+    else:
+        steps = run.summary.get("steps") if run.status == "completed" else None
+    return steps if isinstance(steps, int) else None
+
+
+def describe(runs: list[Run]) -> tuple[str, int | str | None]:
+    """(data sets, steps) of these runs: the steps as one number, or "fewest-most" where they differ."""
     names = sorted({str(cfg(r, "dataset.name")) for r in runs if cfg(r, "dataset.name")})
-    steps = [cfg(r, "train.steps") for r in runs if isinstance(cfg(r, "train.steps"), int)]
-    return (", ".join(names) or "n/a", max(steps) if steps else None)
+    steps = [s for s in map(planned_steps, runs) if s is not None]
+    if not steps:
+        return (", ".join(names) or "n/a", None)
+    return (", ".join(names) or "n/a", max(steps) if min(steps) == max(steps) else f"{min(steps)}-{max(steps)}")
 
 
 def verdict(
@@ -169,7 +181,7 @@ def hidden_layers(run: Run, pattern: str) -> list[str]:
 def compare_convergence(bn: list[Run], base: list[Run]) -> dict:
     """The C1 rule on two arms: end, every eval after the first 10%, steps BN needs for the baseline's final."""
     bn_final, base_final = final_acc(bn), final_acc(base)
-    total = max((cfg(r, "train.steps") or 0) for r in bn + base)
+    total = max((planned_steps(r) or 0) for r in bn + base)
     bn_curve, base_curve = dict(mean_curve(finished(bn))), dict(mean_curve(finished(base)))
     late = [s for s in sorted(set(bn_curve) & set(base_curve)) if s > EARLY_FRACTION * total]
     behind = [s for s in late if not bn_curve[s] > base_curve[s]]
@@ -297,7 +309,7 @@ def tracked_units(run: Run) -> dict[str, list[dict]]:
 
 def unit_drift(run: Run) -> float | None:
     """C2's drift score of a run: the mean drift (analysis.stats.drift_score) over its tracked units."""
-    total = cfg(run, "train.steps") or max(line["step"] for line in run.metrics)
+    total = planned_steps(run) or max(line["step"] for line in run.metrics)
     scores = [
         drift_score(*([row[q] for row in rows] for q in PERCENTILES), [row["step"] for row in rows], total)
         for rows in tracked_units(run).values()

@@ -31,8 +31,7 @@ def build_cnn(
         )
     modules: list[tuple[str, nn.Module]] = []
     for i, out_channels in enumerate(channels, start=1):
-        bias = not (bn.hidden and bn.placement == "before")
-        conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=bias)
+        conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=not bn.cancels_hidden_bias)
         modules += hidden_block(i, conv, out_channels, activation, bn, True)
         if i % CONVS_PER_POOL == 0:
             modules.append((f"pool{i // CONVS_PER_POOL}", nn.MaxPool2d(2)))

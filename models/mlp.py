@@ -20,13 +20,13 @@ def build_mlp(
     """Flatten -> [Linear -> BN -> act -> Dropout] per hidden width -> Linear (-> BN with layers=last).
 
     A linear layer whose output goes straight into BN has no bias: BN's mean subtraction
-    cancels it and beta takes its role (paper Sec. 3.2).
+    cancels it and beta takes its role (paper Sec. 3.2). Before group or layer norm it keeps it.
     """
     modules: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
     width_in = prod(input_shape)
     for i, width in enumerate(hidden, start=1):
-        bias = not (bn.hidden and bn.placement == "before")
-        modules += hidden_block(i, nn.Linear(width_in, width, bias=bias), width, activation, bn, False)
+        linear = nn.Linear(width_in, width, bias=not bn.cancels_hidden_bias)
+        modules += hidden_block(i, linear, width, activation, bn, False)
         if dropout > 0:
             modules.append((f"drop{i}", nn.Dropout(dropout)))
         width_in = width

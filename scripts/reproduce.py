@@ -56,6 +56,7 @@ POLL_S = 1.0
 # into the same folder is refused, see check_existing_runs).
 FOLDER_IGNORES = (
     "experiment", "dataset", "dataset.root", "dataset.download", "train.steps", "train.eval_every",
+    "train.epochs", "train.evals_per_epoch",
     "train.log_every", "train.checkpoint_every", "threads", "device", "logger", "logger.mode",
     "skip_complete", "resume", "hydra/launcher", "hydra.launcher.n_jobs",
 )
@@ -109,7 +110,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--data", default="fashion_mnist", help=f"data set: {', '.join(DATASETS)} (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=None,
                         help="train.steps of every job, for a quick look (default: each experiment's own); "
-                        "also sets train.eval_every to steps//10")
+                        "also sets train.eval_every to steps//10 (and train.epochs, train.evals_per_epoch to null)")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default: results/<data>)")
     parser.add_argument("--launcher", choices=LAUNCHERS, default="local",
                         help="Hydra launcher: local (joblib, --jobs at a time), basic (one job after another), "
@@ -166,7 +167,8 @@ def job_overrides(args: argparse.Namespace) -> list[str]:
     """train.py's task overrides shared by every experiment's sweep; the extra ones replace defaults of the same key."""
     defaults = [f"seed={args.seeds}", f"dataset={args.data}"]
     if args.steps is not None:
-        defaults += [f"train.steps={args.steps}", f"train.eval_every={max(1, args.steps // 10)}"]
+        defaults += [f"train.steps={args.steps}", f"train.eval_every={max(1, args.steps // 10)}",
+                     "train.epochs=null", "train.evals_per_epoch=null"]  # epochs would replace both
     defaults += ["threads=1", f"logger={'wandb' if args.wandb else 'none'}", "skip_complete=true"]
     return merge_overrides(defaults, args.extra)
 

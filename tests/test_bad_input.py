@@ -52,6 +52,17 @@ BAD_VALUES = [
     (["resume=maybe"], "resume must be true or false, got 'maybe'"),
     (["threads=0"], "threads must be >= 1, got 0"),
     (["logger.mode=sometimes"], "logger.mode=sometimes is not one of offline, online, disabled"),
+    (["bn.norm=group", "bn.groups=7"], "bn.groups=7 does not divide the width 100 in model.hidden"),
+    (["bn=group", "bn.impl=scratch"], "bn.impl=scratch is this project's batch norm; it does not build bn.norm=group"),
+    (["bn=layer", "bn.eval_stats=population"], "bn.eval_stats=population sets batch norm's inference statistics"),
+    (["bn=last", "bn.norm=layer"], "bn.layers=last puts batch norm on the logits alone"),
+    (["bn=none", "bn.norm=group"], "bn.norm=group contradicts bn=none"),
+    (["bn=none", "bn.noise.enabled=true"], "bn.noise.enabled=true contradicts bn=none"),
+    (["bn=noisy", "bn.noise.sigma=0.5"], "bn.noise.sigma must be >= 1, got 0.5"),
+    (["bn=none", "train.trainable=bn_only"], "train.trainable=bn_only contradicts bn=none"),
+    (["train.trainable=weights"], "train.trainable=weights is not one of all, bn_only"),
+    (["train.epochs=0"], "train.epochs must be > 0, got 0"),
+    (["optim.lr_reference_batch=0.5"], "optim.lr_reference_batch must be a whole number, got 0.5"),
 ]
 
 

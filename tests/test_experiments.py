@@ -11,6 +11,7 @@ from train import run
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 TINY = ["dataset=digits", "logger=none", "threads=1", "train.steps=20", "train.eval_every=10", "train.log_every=10",
+        "train.epochs=null", "train.evals_per_epoch=null",  # steps and eval_every, not epochs, also for batch_size
         "probes.insert_pretrained.finetune_steps=10", "probes.test_time_stats.placements=1"]
 
 

@@ -10,6 +10,7 @@ from models import build_model, initialize
 from models.layers import BNSpec
 from models.mlp import build_mlp
 from models.cnn import build_cnn
+from tests.conftest import compose_config
 
 
 def kinds(model: nn.Module) -> list[str]:
@@ -94,7 +95,7 @@ def test_default_init_is_pytorchs_scaled():
 def test_bn_parameters_start_at_identity():
     model = build_model(
         OmegaConf.create({"name": "mlp", "hidden": [8], "activation": "sigmoid", "dropout": 0.0}),
-        OmegaConf.create({"placement": "before", "layers": "all", "impl": "torch", "momentum": 0.1, "eps": 1e-5}),
+        compose_config(["bn=before"]).bn,
         OmegaConf.create({"name": "uniform", "a": 0.5, "scale": 1.0}),
         (1, 8, 8),
         10,

@@ -22,7 +22,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from models.layers import ACTIVATIONS, BN_IMPLS, BN_LAYERS, PLACEMENTS
+from models.layers import ACTIVATIONS, BN_IMPLS, BN_LAYERS, NORMS, PLACEMENTS
 from training.data import DataNotFoundError, cannot_create_reason, fetch_missing_data, missing_data_error
 from training.optim import OPTIMIZERS
 from training.record import METRICS_FILE, SUMMARY_FILE, flatten
@@ -31,6 +31,7 @@ from training.tracker import WANDB_MODES
 
 DEVICES = ("auto", "cpu", "cuda")
 EVAL_STATS = ("ema", "population")
+TRAINABLE = ("all", "bn_only")
 
 
 class ConfigError(ValueError):
@@ -67,12 +68,18 @@ def validate(cfg: DictConfig) -> None:
 
 def _check_train(cfg: DictConfig) -> None:
     _integer(cfg, "train.steps", low=1)
-    with_bn = cfg.bn.placement != "none"
+    with_bn = cfg.bn.placement != "none" and cfg.bn.norm == "batch"
     _integer(cfg, "train.batch_size", low=2 if with_bn else 1, why=" with BN (batch statistics need two examples)" if with_bn else "")
     _integer(cfg, "train.eval_every", low=1)
     _integer(cfg, "train.log_every", low=1)
     _integer(cfg, "train.eval_batch_size", low=1)
     _integer(cfg, "train.checkpoint_every", low=0)
+    for key in ("train.epochs", "train.evals_per_epoch"):
+        if OmegaConf.select(cfg, key) is not None:
+            _number(cfg, key, low=0, low_open=True)
+    _choice(cfg, "train.trainable", TRAINABLE)
+    if cfg.train.trainable == "bn_only" and cfg.bn.placement == "none":
+        raise ConfigError("train.trainable=bn_only contradicts bn=none (there is no gamma or beta to train)")
 
 
 def _check_model(cfg: DictConfig) -> None:
@@ -94,10 +101,44 @@ def _check_bn(cfg: DictConfig) -> None:
     _number(cfg, "bn.eps", low=0, low_open=True)
     if cfg.bn.momentum is not None:
         _number(cfg, "bn.momentum", low=0, high=1)
+    _choice(cfg, "bn.norm", NORMS)
+    _integer(cfg, "bn.groups", low=1)
+    _check_noise(cfg)
     if cfg.bn.placement == "none":
-        for key, default in (("layers", "all"), ("eval_stats", "ema")):
+        for key, default in (("layers", "all"), ("eval_stats", "ema"), ("norm", "batch")):
             if cfg.bn[key] != default:
                 raise ConfigError(f"bn.{key}={cfg.bn[key]} contradicts bn=none (there is no BN layer to apply it to)")
+        if cfg.bn.noise.enabled:
+            raise ConfigError("bn.noise.enabled=true contradicts bn=none (there is no BN layer to add noise after)")
+    if cfg.bn.norm != "batch":
+        _check_batch_independent_norm(cfg)
+
+
+def _check_noise(cfg: DictConfig) -> None:
+    _boolean(cfg, "bn.noise.enabled")
+    _number(cfg, "bn.noise.mu", low=0)
+    _number(cfg, "bn.noise.sigma", low=1)
+    _number(cfg, "bn.noise.r", low=0)
+
+
+def _check_batch_independent_norm(cfg: DictConfig) -> None:
+    """Group and layer norm replace BN in the hidden layers; BN's own options have nothing to act on."""
+    norm = f"bn.norm={cfg.bn.norm}"
+    if cfg.bn.impl != "torch":
+        raise ConfigError(f"bn.impl={cfg.bn.impl} is this project's batch norm; it does not build {norm} "
+                          "(use bn.impl=torch)")
+    if cfg.bn.eval_stats != "ema":
+        raise ConfigError(f"bn.eval_stats={cfg.bn.eval_stats} sets batch norm's inference statistics; {norm} has none "
+                          "(it normalizes each example on its own)")
+    if cfg.bn.layers != "all":
+        raise ConfigError(f"bn.layers={cfg.bn.layers} puts batch norm on the logits alone; {norm} goes in the hidden "
+                          "layers only")
+    if cfg.bn.norm == "group":
+        widths_key = "model.channels" if cfg.model.name == "cnn" else "model.hidden"
+        for width in _value(cfg, widths_key):
+            if width % cfg.bn.groups:
+                raise ConfigError(f"bn.groups={cfg.bn.groups} does not divide the width {width} in {widths_key} "
+                                  "(bn.norm=group splits each layer's units into equal groups)")
 
 
 def _check_init(cfg: DictConfig) -> None:
@@ -112,6 +153,8 @@ def _check_optim(cfg: DictConfig) -> None:
     _choice(cfg, "optim.name", OPTIMIZERS)
     _number(cfg, "optim.lr", low=0, low_open=True)
     _number(cfg, "optim.lr_mult", low=0, low_open=True)
+    if cfg.optim.lr_reference_batch is not None:
+        _integer(cfg, "optim.lr_reference_batch", low=1)
     _number(cfg, "optim.weight_decay", low=0)
     if cfg.optim.name == "sgd":
         _number(cfg, "optim.momentum", low=0, high=1, high_open=True)
@@ -213,9 +256,9 @@ def check_run_folder(run_dir: Path, resume: bool) -> None:
         raise ConfigError(f"hydra.run.dir={run_dir} cannot be created ({reason})")
 
 
-# Settings a resumed run may change: they do not change what the run computes (train.steps
-# lets a finished run be extended).
-MAY_CHANGE_ON_RESUME = ("resume", "skip_complete", "threads", "device", "logger", "train.steps")
+# Settings a resumed run may change: they do not change what the run computes (train.steps and
+# train.epochs let a finished run be extended).
+MAY_CHANGE_ON_RESUME = ("resume", "skip_complete", "threads", "device", "logger", "train.steps", "train.epochs")
 
 
 def check_resume_matches(run_dir: Path, cfg: DictConfig) -> None:

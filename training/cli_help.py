@@ -99,22 +99,26 @@ def _group_defaults(main: Path) -> dict:
 
 
 def _setting_lines(main: Path) -> list[str]:
-    """`key=value  comment` for each setting of the main config, nested keys dotted, in file order."""
-    rows, section = [], None
+    """`key=value  comment` for each setting of the main config, nested keys dotted, in file order;
+    a group of settings (bn.noise) gets its comment on a line of its own, before its settings."""
+    rows, parents = [], []  # parents: (indent, key) of the enclosing sections
     for line in main.read_text().splitlines():
         content, _, comment = line.partition("#")
         if not content.strip():
             continue
-        indented = line.startswith(" ")
+        indent = len(line) - len(line.lstrip(" "))
         key, _, value = content.strip().partition(":")
-        if not indented:
-            section = key if not value.strip() else None
-            if section in ("defaults", "hydra") or section is not None:
-                continue
-        elif section in (None, "defaults", "hydra"):
+        while parents and parents[-1][0] >= indent:
+            parents.pop()
+        if parents and parents[0][1] in ("defaults", "hydra"):
             continue
-        name = f"{section}.{key}" if indented else key
-        rows.append("  " + _row(f"{name}={value.strip()}", comment.strip()))
+        name = ".".join([*(k for _, k in parents), key])
+        if value.strip():
+            rows.append("  " + _row(f"{name}={value.strip()}", comment.strip()))
+            continue
+        parents.append((indent, key))
+        if len(parents) > 1 and comment.strip():
+            rows.append("  " + _row(f"{name}.*", comment.strip()))
     return rows
 
 

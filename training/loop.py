@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from typing import Callable
 
 import torch
@@ -28,8 +29,18 @@ class LoopSettings:
     checkpoint_every: int = 0  # 0: only at the last step (when a checkpoint callback is given)
 
     @classmethod
-    def from_config(cls, cfg) -> "LoopSettings":
-        return cls(cfg.steps, cfg.batch_size, cfg.eval_every, cfg.log_every, cfg.eval_batch_size, cfg.checkpoint_every)
+    def from_config(cls, cfg, steps_per_epoch: int) -> "LoopSettings":
+        """The `train` config's settings. train.epochs and train.evals_per_epoch, when set, count in
+        epochs of `steps_per_epoch` steps (BatchOrder's: one pass over a permutation) and replace
+        train.steps and train.eval_every, so runs at different batch sizes see as many examples
+        and are evaluated at the same points of training."""
+        steps = cfg.steps
+        if cfg.epochs is not None:  # the decimal as written: 0.1 epochs of 1000 steps is 100 steps, not 101
+            steps = math.ceil(Fraction(str(cfg.epochs)) * steps_per_epoch)
+        eval_every = cfg.eval_every
+        if cfg.evals_per_epoch is not None:
+            eval_every = max(1, round(steps_per_epoch / cfg.evals_per_epoch))
+        return cls(steps, cfg.batch_size, eval_every, cfg.log_every, cfg.eval_batch_size, cfg.checkpoint_every)
 
 
 @dataclass

@@ -18,7 +18,9 @@ from training.probes.activations import Activations
 from training.probes.base import Probe, ProbeContext, ProbeSettingError, parse_settings
 from training.probes.bn_math import BNMath
 from training.probes.grad_norms import GradNorms
+from training.probes.ics import ICS
 from training.probes.insert_pretrained import InsertPretrained
+from training.probes.landscape import Landscape
 from training.probes.saturation import Saturation
 from training.probes.scale_invariance import ScaleInvariance
 from training.probes.test_time_stats import TestTimeStats
@@ -27,7 +29,9 @@ log = logging.getLogger(__name__)
 
 PROBES: dict[str, type[Probe]] = {
     probe.name: probe
-    for probe in (Activations, Saturation, GradNorms, TestTimeStats, ScaleInvariance, InsertPretrained, BNMath)
+    for probe in (
+        Activations, Saturation, GradNorms, TestTimeStats, ScaleInvariance, InsertPretrained, BNMath, ICS, Landscape,
+    )
 }
 PROBE_NAMES = tuple(PROBES)
 

@@ -13,9 +13,10 @@ evaluation), for each hidden layer's nonlinearity input (after BN where BN comes
 - `act/<layer>/hist`: up to 10,000 of the values, for the tracker's histograms only.
 Step 0 is recorded, so each layer's scale at initialization (`act/<layer>/std`) is in the record.
 The network runs in eval mode (no dropout) except BN, which normalizes with the statistics of the
-fixed examples themselves, as a training batch is normalized, leaving its running averages alone:
-what the nonlinearity sees during training, from step 0 on (the running averages are still
-PyTorch's initial mean 0, variance 1 at step 0 and would pass the input's raw scale through).
+fixed examples themselves, as a training batch is normalized, leaving its running averages alone,
+and the noise layers of bn=noisy, which add fresh noise as at a training step: what the
+nonlinearity sees during training, from step 0 on (the running averages are still PyTorch's
+initial mean 0, variance 1 at step 0 and would pass the input's raw scale through).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from training.probes.base import Probe, ProbeSettings, require_int
-from training.probes.layers import bn_batch_statistics, capture_inputs, hidden_layers, per_unit
+from training.probes.layers import capture_inputs, hidden_layers, normalization_as_in_training, per_unit
 
 PERCENTILES = (15, 50, 85)
 MAX_VALUES_PER_UNIT = 50_000  # conv channels pool examples x positions; a fixed stride keeps sorting cheap
@@ -53,7 +54,7 @@ class Activations(Probe):
     def at_eval(self, step: int) -> dict:
         modules = {layer.name: layer.activation for layer in self.layers}
         modules.update({f"bn:{layer.name}": layer.bn for layer in self.layers if layer.bn is not None})
-        with bn_batch_statistics(self.context.model):
+        with normalization_as_in_training(self.context.model):
             inputs = capture_inputs(self.context.model, self.examples, modules)
         metrics = {}
         for layer in self.layers:

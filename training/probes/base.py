@@ -26,12 +26,14 @@ from training.data import BatchOrder, InMemoryData
 
 @dataclass
 class ProbeContext:
-    """What probes may look at: the run's model, data, batch order and whole config."""
+    """What probes may look at: the run's model, data, batch order, whole config and optimizer."""
 
     model: nn.Module
     data: InMemoryData
     order: BatchOrder
     cfg: Any
+    # The run's optimizer, for probes that take (a copy of) its next step; never stepped itself.
+    optimizer: torch.optim.Optimizer | None = None
     # BN's running averages as they were before the paper's Alg. 2 replaced them at the end of a
     # run with bn.eval_stats=population (None otherwise): test_time_stats compares both.
     ema_bn_state: dict[str, torch.Tensor] | None = None

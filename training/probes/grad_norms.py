@@ -5,17 +5,20 @@ the training batch size), the norm of the cross-entropy loss's gradient with res
 weight layer's weight: `grad/<layer>` for fc<i> / conv<i> and the output layer `out`, and
 `grad/first_over_last` = grad of the first hidden layer / grad of `out` (1: gradients keep their
 size through depth; << 1: they vanish). Unlike other probes it runs BN in training mode, with
-the batch's own statistics, as training sees them (dropout off); BN's running statistics are
-restored afterwards and no parameter's .grad is touched.
+the batch's own statistics, as training sees them (noise layers on, dropout off); BN's running
+statistics are restored afterwards and no parameter's .grad is touched. Weights that do not train
+(train.trainable=bn_only) get their gradient measured all the same.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from models.batchnorm import BN_TYPES
+from models.noise import ShiftingNoise
 from training.probes.base import Probe, ProbeSettings, require_int
 from training.probes.layers import bn_state_kept, hidden_layers, weight_layers
 
@@ -45,15 +48,29 @@ class GradNorms(Probe):
 
     def at_eval(self, step: int) -> dict:
         model = self.context.model
-        with bn_state_kept(model):
+        weights = [layer.weight for layer in self.layers.values()]
+        with bn_state_kept(model), requiring_grad(weights):
             model.eval()
             for module in model.modules():
-                if isinstance(module, BN_TYPES):
+                if isinstance(module, (*BN_TYPES, ShiftingNoise)):
                     module.train()
             loss = F.cross_entropy(model(self.x), self.y)
-            grads = torch.autograd.grad(loss, [layer.weight for layer in self.layers.values()])
+            grads = torch.autograd.grad(loss, weights)
         metrics = {f"grad/{name}": g.norm().item() for name, g in zip(self.layers, grads)}
         if self.first is not None and "out" in self.layers:
             last = metrics["grad/out"]
             metrics["grad/first_over_last"] = metrics[f"grad/{self.first}"] / last if last > 0 else None
         return metrics
+
+
+@contextmanager
+def requiring_grad(parameters: list[torch.Tensor]):
+    """The parameters require a gradient inside the block; frozen ones are frozen again after it."""
+    frozen = [p for p in parameters if not p.requires_grad]
+    try:
+        for p in frozen:
+            p.requires_grad_(True)
+        yield
+    finally:
+        for p in frozen:
+            p.requires_grad_(False)

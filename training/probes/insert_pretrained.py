@@ -87,6 +87,6 @@ def finetune(model, context, steps: int, lr_mult: float, label: str) -> dict:
             log.info("insert_pretrained: fine-tuning %s, step %d/%d, test_acc %.4f", label, metrics["step"], steps,
                      metrics["test/acc"])
 
-    optimizer = build_optimizer(model.parameters(), optim_cfg)
+    optimizer = build_optimizer(model.parameters(), optim_cfg, cfg.train.batch_size)
     outcome = train(model.train(), optimizer, context.data, order, settings, keep_accuracy)
     return {"status": outcome.status, "final_test_acc": outcome.final_test_acc, "curve": curve}

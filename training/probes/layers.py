@@ -1,8 +1,9 @@
 """Finding a network's hidden layers and capturing what flows through them.
 
-The networks in `models/` name their modules fc<i> / conv<i> (weight layer), bn<i> (BN) and
-act<i> (nonlinearity); probes key their measurements by the weight layer's name, the layer whose
-output (after BN, where BN comes before the nonlinearity) is the nonlinearity's input.
+The networks in `models/` name their modules fc<i> / conv<i> (weight layer), bn<i> (the layer's
+normalization: BN, or group or layer norm with bn.norm), noise<i> (bn=noisy) and act<i>
+(nonlinearity); probes key their measurements by the weight layer's name, the layer whose output
+(after BN, where BN comes before the nonlinearity) is the nonlinearity's input.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from models.batchnorm import BN_TYPES
+from models.noise import ShiftingNoise
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,7 @@ class HiddenLayer:
     name: str  # fc<i> | conv<i>
     weight: nn.Module
     activation: nn.Module
-    bn: nn.Module | None  # this layer's BN, before or after the nonlinearity
+    bn: nn.Module | None  # this layer's normalization (bn<i>), before or after the nonlinearity
 
 
 def hidden_layers(model: nn.Module) -> list[HiddenLayer]:
@@ -90,6 +92,23 @@ def bn_batch_statistics(model: nn.Module):
     finally:
         for m, training, tracking in saved:
             m.training, m.track_running_stats = training, tracking
+
+
+@contextmanager
+def normalization_as_in_training(model: nn.Module):
+    """Inside the block the network transforms a batch as training does, without changing any
+    state: BN normalizes with the batch's statistics (running averages untouched, as in
+    bn_batch_statistics) and the noise layers of bn=noisy add their noise (its draws come from the
+    global random state, which the probe runner restores); every other module keeps its mode."""
+    noise = [(m, m.training) for m in model.modules() if isinstance(m, ShiftingNoise)]
+    with bn_batch_statistics(model):
+        try:
+            for m, _ in noise:
+                m.train()
+            yield
+        finally:
+            for m, training in noise:
+                m.training = training
 
 
 def bn_buffers(model: nn.Module) -> dict[str, torch.Tensor]:

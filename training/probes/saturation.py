@@ -3,8 +3,8 @@
 Over the first `examples` test examples, for each hidden layer with a sigmoid or tanh: the
 fraction of (example, unit) values whose derivative is below `threshold` times its maximum
 (sigma' = sigma(1 - sigma) <= 1/4; tanh' = 1 - tanh^2 <= 1): key `sat/<layer>`. Layers with
-other nonlinearities have no key. BN normalizes with the examples' own statistics, as in the
-activations probe.
+other nonlinearities have no key. BN normalizes with the examples' own statistics and noise
+layers add their noise, as in the activations probe.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from training.probes.base import Probe, ProbeSettings, require_int, require_number
-from training.probes.layers import bn_batch_statistics, capture_inputs, hidden_layers
+from training.probes.layers import capture_inputs, hidden_layers, normalization_as_in_training
 
 
 def relative_derivative(activation: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
@@ -50,7 +50,7 @@ class Saturation(Probe):
     def at_eval(self, step: int) -> dict:
         if not self.layers:
             return {}
-        with bn_batch_statistics(self.context.model):
+        with normalization_as_in_training(self.context.model):
             inputs = capture_inputs(self.context.model, self.examples, {l.name: l.activation for l in self.layers})
         return {
             f"sat/{layer.name}": (relative_derivative(layer.activation, inputs[layer.name]) < self.settings.threshold)

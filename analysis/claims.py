@@ -287,7 +287,7 @@ picks one, writes it in the experiment's config (`configs/experiment/`), and the
 DATA_NOTE = """\
 ## Data
 
-The paper's data are MNIST (C1-C3, C5-C13) and, for convolutional nets, CIFAR-10 (C4, as in the notes).
+The experiment files name MNIST (C1-C3, C5-C18) and, for the CNN of C4, CIFAR-10 (as in the notes).
 Both load through torchvision and download where the network allows. Offline, the same experiments run on
 Fashion-MNIST and on scikit-learn's digits; the report always names the data set it ran on.
 """

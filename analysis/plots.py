@@ -157,7 +157,7 @@ def point_chart(
     reference: float | None = None,
     reference_label: str = "",
 ) -> Path:
-    """Comparisons (C6, C9, C10, C11, C13): per category on x, one point with its 95% interval per series.
+    """Comparisons (C6, C9, C10, C11, C13, C15, C18): per category on x, one point with its 95% interval per series.
     groups: series label -> category -> estimate."""
     categories = list(dict.fromkeys(c for series in groups.values() for c in series))
     fig, ax = plt.subplots(figsize=(max(6.4, 1.3 * len(categories) + 2), 4.2))

@@ -20,27 +20,23 @@ G and G' differ by the update alone. The run's model, optimizer, BN running stat
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
 
-from training.probes.base import Probe, ProbeSettings
+from training.probes.base import Probe
 from training.probes.layers import bn_batch_statistics, weight_layers
-from training.probes.lookahead import check_every, loss_and_gradients, measured_here, next_batch, require_optimizer
-
-
-@dataclass
-class ICSSettings(ProbeSettings):
-    every: int = 1  # measure at every n-th evaluation: steps that are multiples of n x the evaluation interval
-
-    def check(self, name: str) -> None:
-        check_every(name, self.every)
+from training.probes.lookahead import (
+    LookaheadSettings,
+    loss_and_gradients,
+    measured_here,
+    next_batch,
+    require_optimizer,
+)
 
 
 class ICS(Probe):
     name = "ics"
-    Settings = ICSSettings
+    Settings = LookaheadSettings
 
     def __init__(self, settings, context):
         super().__init__(settings, context)

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from training.probes.base import Probe, ProbeSettingError, ProbeSettings
+from training.probes.base import Probe, ProbeSettingError
 from training.probes.layers import bn_batch_statistics
 from training.probes.lookahead import (
-    check_every,
+    LookaheadSettings,
     flat,
     loss_and_gradients,
     measured_here,
@@ -36,9 +36,8 @@ from training.probes.lookahead import (
 
 
 @dataclass
-class LandscapeSettings(ProbeSettings):
+class LandscapeSettings(LookaheadSettings):
     factors: list = field(default_factory=lambda: [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0])  # step sizes, x lr
-    every: int = 1  # measure at every n-th evaluation: steps that are multiples of n x the evaluation interval
 
     def check(self, name: str) -> None:
         if not isinstance(self.factors, list) or not self.factors or not all(
@@ -47,7 +46,7 @@ class LandscapeSettings(ProbeSettings):
             raise ProbeSettingError(
                 f"probes.{name}.factors must be a non-empty list of positive numbers, got {self.factors!r}"
             )
-        check_every(name, self.every)
+        super().check(name)
 
 
 class Landscape(Probe):

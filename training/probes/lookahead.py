@@ -10,13 +10,15 @@ the forward passes a measurement compares must differ in the parameters alone.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
 from training.loop import LoopSettings
-from training.probes.base import ProbeContext, require_int
+from training.probes.base import ProbeContext, ProbeSettings, require_int
 
 
 def next_batch(context: ProbeContext, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,8 +38,12 @@ def measured_here(context: ProbeContext, step: int, every: int) -> bool:
     return step % (every * eval_every) == 0
 
 
-def check_every(name: str, every) -> None:
-    require_int(name, "every", every, low=1)
+@dataclass
+class LookaheadSettings(ProbeSettings):
+    every: int = 1  # measure at every n-th evaluation: steps that are multiples of n x the evaluation interval
+
+    def check(self, name: str) -> None:
+        require_int(name, "every", self.every, low=1)
 
 
 def require_optimizer(context: ProbeContext, name: str) -> torch.optim.Optimizer:

@@ -59,7 +59,8 @@ def curve_panels(
     panels: dict[str, dict[str, pd.DataFrame]], path, title: str = "", log_y: bool = False
 ) -> Path:
     """Several measures over training side by side (C16), each panel one measure with a mean curve and
-    95% band per arm. panels: measure -> label -> analysis.stats.curve_interval frame."""
+    95% band per arm (on a log axis, left out where it reaches below 0). panels: measure -> label ->
+    analysis.stats.curve_interval frame."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.3 * len(panels), 3.8), squeeze=False)
     for ax, (measure, curves) in zip(axes[0], panels.items()):
         for color, (label, frame) in zip(COLORS, curves.items()):
@@ -68,8 +69,8 @@ def curve_panels(
                 continue
             ax.plot(frame["step"], frame["mean"], color=color, marker=".", label=f"{label} (n={int(frame['n'].max())})")
             band = frame.dropna(subset=["low", "high"])
-            low = band["low"].clip(lower=band["mean"] * 1e-3) if log_y else band["low"]  # a t-band may reach below 0
-            ax.fill_between(band["step"], low, band["high"], color=color, alpha=0.2, linewidth=0)
+            drawable = band["low"] > 0 if log_y else band["low"] == band["low"]  # a t-band below 0 has no log-axis place
+            ax.fill_between(band["step"], band["low"], band["high"], where=drawable, color=color, alpha=0.2, linewidth=0)
         if log_y:
             ax.set_yscale("log")
         ax.set_title(measure)

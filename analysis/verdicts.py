@@ -1068,7 +1068,10 @@ def verdict_c15(runs: list[Run]) -> Verdict:
     if seeds < MIN_SEEDS:
         outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
     elif not any(reduces.values()):
-        outcome, why = HOLDS, f"BN does not reduce the shift on either measure ({shown})"
+        lean = ""
+        if numbers["BN ICS l2"].mean < numbers["no-BN ICS l2"].mean and numbers["BN ICS cos"].mean > numbers["no-BN ICS cos"].mean:
+            lean = "; the means lean toward less shift with BN, within the seeds' spread"
+        outcome, why = HOLDS, f"BN's shift is not smaller with intervals apart on either measure, so it counts as similar ({shown}){lean}"
     elif all(reduces.values()):
         outcome, why = DOES_NOT_HOLD, f"BN reduces the shift on both measures, intervals apart ({shown})"
     else:

@@ -1106,7 +1106,11 @@ def verdict_c16(runs: list[Run]) -> Verdict:
     elif all(r == "lower" for r in results.values()):
         outcome, why = HOLDS, f"all three are lower with BN, intervals apart ({shown})"
     else:
-        outcome, why = INCONCLUSIVE, f"not all three are lower with BN with intervals apart ({shown})"
+        lower = [name for name, r in results.items() if r == "lower"]
+        overlap = [name for name, r in results.items() if r == "overlap"]
+        verb = "are" if len(lower) > 1 else "is"
+        apart = f"the {' and the '.join(lower)} {verb} lower with BN, intervals apart, but " if lower else ""
+        outcome, why = INCONCLUSIVE, f"{apart}the intervals of the {' and the '.join(overlap)} overlap ({shown})"
     return verdict("C16", outcome, capital(why), bn + base, numbers, list(numbers), seeds)
 
 

@@ -178,6 +178,7 @@ def test_cnn_layers_are_probed_per_channel(tmp_path, config):
     assert {"act/conv1/u0/p15", "act/conv4/u7/p85", "sat/conv4", "grad/conv1", "grad/out"} <= set(first)
 
 
+FACTORS = "probes.landscape.factors must be a non-empty list of positive numbers"
 BAD_PROBE_SETTINGS = [
     (["probes=[activations]", "probes.activations.examples=0"], "probes.activations.examples must be a whole number >= 1, got 0"),
     (["probes=[activations]", "probes.activations.units=two"], "probes.activations.units must be a whole number >= 0, got 'two'"),
@@ -189,6 +190,12 @@ BAD_PROBE_SETTINGS = [
     (["probes=[bn_math]", "probes.bn_math.tolerance=0"], "probes.bn_math.tolerance must be a number > 0"),
     (["+probes.activationz={examples:5}"], "probes: unknown probe 'activationz'"),
     (["probes=[activations]", "+probes.activations.exampels=5"], "probes.activations.exampels is not a setting of the activations probe (its settings: examples, units)"),
+    (["probes=[ics]", "probes.ics.every=0"], "probes.ics.every must be a whole number >= 1, got 0"),
+    (["probes=[ics]", "probes.ics.every=1.5"], "probes.ics.every must be a whole number >= 1, got 1.5"),
+    (["probes=[landscape]", "probes.landscape.factors=[]"], f"{FACTORS}, got []"),
+    (["probes=[landscape]", "probes.landscape.factors=[0.5,0]"], f"{FACTORS}, got [0.5, 0]"),
+    (["probes=[landscape]", "probes.landscape.factors=2"], f"{FACTORS}, got 2"),
+    (["probes=[landscape]", "probes.landscape.every=-1"], "probes.landscape.every must be a whole number >= 1, got -1"),
 ]
 
 

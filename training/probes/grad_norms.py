@@ -4,10 +4,10 @@ On a fixed training batch (the first `batch_size` examples of the first epoch's 
 the training batch size), the norm of the cross-entropy loss's gradient with respect to each
 weight layer's weight: `grad/<layer>` for fc<i> / conv<i> and the output layer `out`, and
 `grad/first_over_last` = grad of the first hidden layer / grad of `out` (1: gradients keep their
-size through depth; << 1: they vanish). Unlike other probes it runs BN in training mode, with
-the batch's own statistics, as training sees them (noise layers on, dropout off); BN's running
-statistics are restored afterwards and no parameter's .grad is touched. Weights that do not train
-(train.trainable=bn_only) get their gradient measured all the same.
+size through depth; << 1: they vanish). The network runs as training sees it (BN with the
+batch's own statistics, noise layers on; training.probes.layers.normalization_as_in_training),
+dropout off; BN's running statistics and every parameter's .grad are left untouched. Weights that
+do not train (train.trainable=bn_only) get their gradient measured all the same.
 """
 from __future__ import annotations
 
@@ -17,10 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from models.batchnorm import BN_TYPES
-from models.noise import ShiftingNoise
 from training.probes.base import Probe, ProbeSettings, require_int
-from training.probes.layers import bn_state_kept, hidden_layers, weight_layers
+from training.probes.layers import hidden_layers, normalization_as_in_training, weight_layers
 
 
 @dataclass
@@ -34,7 +32,6 @@ class GradNormSettings(ProbeSettings):
 class GradNorms(Probe):
     name = "grad_norms"
     Settings = GradNormSettings
-    eval_mode = False  # sets the modes itself: BN in training mode, everything else in eval mode
 
     def __init__(self, settings, context):
         super().__init__(settings, context)
@@ -49,11 +46,7 @@ class GradNorms(Probe):
     def at_eval(self, step: int) -> dict:
         model = self.context.model
         weights = [layer.weight for layer in self.layers.values()]
-        with bn_state_kept(model), requiring_grad(weights):
-            model.eval()
-            for module in model.modules():
-                if isinstance(module, (*BN_TYPES, ShiftingNoise)):
-                    module.train()
+        with normalization_as_in_training(model), requiring_grad(weights):
             loss = F.cross_entropy(model(self.x), self.y)
             grads = torch.autograd.grad(loss, weights)
         metrics = {f"grad/{name}": g.norm().item() for name, g in zip(self.layers, grads)}

@@ -20,33 +20,26 @@ G and G' differ by the update alone. The run's model, optimizer, BN running stat
 from __future__ import annotations
 
 import copy
+
 import torch
 import torch.nn as nn
 
-from training.probes.base import Probe
 from training.probes.layers import bn_batch_statistics, weight_layers
-from training.probes.lookahead import (
-    LookaheadSettings,
-    loss_and_gradients,
-    measured_here,
-    next_batch,
-    require_optimizer,
-)
+from training.probes.lookahead import LookaheadProbe, loss_and_gradients
 
 
-class ICS(Probe):
+class ICS(LookaheadProbe):
     name = "ics"
-    Settings = LookaheadSettings
 
     def __init__(self, settings, context):
         super().__init__(settings, context)
-        self.optimizer = require_optimizer(context, self.name)
         self.shifted_layers = list(weight_layers(context.model))[1:]
 
     def at_eval(self, step: int) -> dict:
-        if not self.shifted_layers or not measured_here(self.context, step, self.settings.every):
+        batch = self.batch_to_measure(step)
+        if not self.shifted_layers or batch is None:
             return {}
-        x, y = next_batch(self.context, step)
+        x, y = batch
         shifts = gradient_shifts(self.context.model, self.optimizer, x, y, self.shifted_layers)
         metrics = {}
         for layer, (g, shifted) in shifts.items():

@@ -23,16 +23,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from training.probes.base import Probe, ProbeSettingError
+from training.probes.base import ProbeSettingError
 from training.probes.layers import bn_batch_statistics
-from training.probes.lookahead import (
-    LookaheadSettings,
-    flat,
-    loss_and_gradients,
-    measured_here,
-    next_batch,
-    require_optimizer,
-)
+from training.probes.lookahead import LookaheadProbe, LookaheadSettings, flat, loss_and_gradients
 
 
 @dataclass
@@ -49,18 +42,15 @@ class LandscapeSettings(LookaheadSettings):
         super().check(name)
 
 
-class Landscape(Probe):
+class Landscape(LookaheadProbe):
     name = "landscape"
     Settings = LandscapeSettings
 
-    def __init__(self, settings, context):
-        super().__init__(settings, context)
-        self.optimizer = require_optimizer(context, self.name)
-
     def at_eval(self, step: int) -> dict:
-        if not measured_here(self.context, step, self.settings.every):
+        batch = self.batch_to_measure(step)
+        if batch is None:
             return {}
-        x, y = next_batch(self.context, step)
+        x, y = batch
         model = self.context.model
         lr = step_sizes(model, self.optimizer)
         theta = {name: p.detach() for name, p in model.named_parameters() if name in lr}

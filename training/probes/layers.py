@@ -66,19 +66,6 @@ def capture_inputs(model: nn.Module, x: torch.Tensor, modules: dict[str, nn.Modu
 
 
 @contextmanager
-def bn_state_kept(model: nn.Module):
-    """BN's running statistics and batch counters as they were, whatever runs inside the block."""
-    buffers = [b for m in model.modules() if isinstance(m, BN_TYPES) for b in m.buffers()]
-    saved = [b.clone() for b in buffers]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for buffer, value in zip(buffers, saved):
-                buffer.copy_(value)
-
-
-@contextmanager
 def bn_batch_statistics(model: nn.Module):
     """Inside the block BN layers normalize with the statistics of the batch they see, as in
     training, without touching their running averages; every other module keeps its mode."""

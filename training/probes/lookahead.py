@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from training.loop import LoopSettings
-from training.probes.base import ProbeContext, ProbeSettings, require_int
+from training.probes.base import Probe, ProbeContext, ProbeSettings, require_int
 
 
 def next_batch(context: ProbeContext, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,14 +28,12 @@ def next_batch(context: ProbeContext, step: int) -> tuple[torch.Tensor, torch.Te
     return context.data.train_x.index_select(0, index), context.data.train_y.index_select(0, index)
 
 
-def measured_here(context: ProbeContext, step: int, every: int) -> bool:
-    """Whether the evaluation at `step` is measured: steps that are multiples of `every` times the
-    loop's evaluation interval (train.eval_every, or what train.evals_per_epoch makes of it). Step
-    0 is included: the first update, from the initialization, is a step of training like the
-    others. A function of the step alone, so a resumed run measures where the uninterrupted run
-    would have."""
-    eval_every = LoopSettings.from_config(context.cfg.train, context.order.steps_per_epoch).eval_every
-    return step % (every * eval_every) == 0
+def measurement_interval(context: ProbeContext, every: int) -> int:
+    """Steps between measurements: `every` times the loop's evaluation interval (train.eval_every,
+    or what train.evals_per_epoch makes of it). Steps that are multiples of it are measured, step 0
+    included: the first update, from the initialization, is a step of training like the others. A
+    function of the step alone, so a resumed run measures where the uninterrupted run would have."""
+    return every * LoopSettings.from_config(context.cfg.train, context.order.steps_per_epoch).eval_every
 
 
 @dataclass
@@ -46,10 +44,22 @@ class LookaheadSettings(ProbeSettings):
         require_int(name, "every", self.every, low=1)
 
 
-def require_optimizer(context: ProbeContext, name: str) -> torch.optim.Optimizer:
-    if context.optimizer is None:
-        raise ValueError(f"the {name} probe needs the run's optimizer (ProbeContext.optimizer)")
-    return context.optimizer
+class LookaheadProbe(Probe):
+    """A probe that measures on the batch the loop takes next, at every `every`-th evaluation, and
+    needs the run's optimizer to know what the next step does."""
+
+    Settings = LookaheadSettings
+
+    def __init__(self, settings, context: ProbeContext):
+        super().__init__(settings, context)
+        if context.optimizer is None:
+            raise ValueError(f"the {self.name} probe needs the run's optimizer (ProbeContext.optimizer)")
+        self.optimizer = context.optimizer
+        self.interval = measurement_interval(context, settings.every)
+
+    def batch_to_measure(self, step: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The next training batch when the evaluation at `step` is measured, else None."""
+        return next_batch(self.context, step) if step % self.interval == 0 else None
 
 
 def loss_and_gradients(

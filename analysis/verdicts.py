@@ -709,15 +709,17 @@ def verdict_c6(runs: list[Run]) -> Verdict:
     )
 
 
+def final_by_seed(runs: list[Run]) -> dict:
+    """{seed: final test accuracy} of the completed runs, for comparisons paired by seed."""
+    return {r.summary.get("seed"): r.summary.get("final_test_acc") for r in runs if r.status == "completed"}
+
+
 def paired_gain(with_dropout: list[Run], without: list[Run]) -> Estimate:
     """Final test accuracy with dropout minus without, paired by seed."""
-    base = {r.summary.get("seed"): r.summary.get("final_test_acc") for r in without if r.status == "completed"}
-    gains = [
-        r.summary.get("final_test_acc") - base[r.summary.get("seed")]
-        for r in with_dropout
-        if r.status == "completed" and base.get(r.summary.get("seed")) is not None
-    ]
-    return mean_interval(gains)
+    base = final_by_seed(without)
+    return mean_interval(
+        acc - base[seed] for seed, acc in final_by_seed(with_dropout).items() if base.get(seed) is not None
+    )
 
 
 def train_test_gap(runs: list[Run]) -> Estimate:
@@ -1132,8 +1134,7 @@ def advantage_change(arm: list[Run], base: list[Run], small: int, large: int) ->
     """Per seed: (arm - base final accuracy at batch `small`) - (the same at batch `large`). Below 0: the
     arm's advantage over the unnormalized net shrinks as the batch shrinks."""
     def by_seed(runs, size):
-        return {r.summary.get("seed"): r.summary.get("final_test_acc")
-                for r in select(runs, train__batch_size=size) if r.status == "completed"}
+        return final_by_seed(select(runs, train__batch_size=size))
 
     a_small, a_large, b_small, b_large = by_seed(arm, small), by_seed(arm, large), by_seed(base, small), by_seed(base, large)
     seeds = set(a_small) & set(a_large) & set(b_small) & set(b_large)

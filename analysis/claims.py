@@ -12,6 +12,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from analysis.arms import Arm
+
+DEFAULT_SEEDS = 5  # seeds per arm; the headline claims C1-C3 take HEADLINE_SEEDS
+HEADLINE_SEEDS = 10
+BOTH = "none,before"  # the two arms of most comparisons: no BN, BN right before the nonlinearity
 DOCS_FILE = Path(__file__).resolve().parent.parent / "docs" / "claims.md"
 
 
@@ -19,20 +24,33 @@ DOCS_FILE = Path(__file__).resolve().parent.parent / "docs" / "claims.md"
 class Claim:
     id: str  # C1, C2, ...
     slug: str  # the catalogue's short name
-    experiment: str | None  # configs/experiment/<experiment>.yaml (None: no experiment yet)
+    arms: tuple[Arm, ...]  # the runs it reads (analysis/arms.py); claims naming the same job share its run
     text: str = ""
     source: str = ""
     protocol: str = ""
     rule: str = ""
     source_number: str | None = None  # the source's own number, shown beside ours in the report
+    seeds: int = DEFAULT_SEEDS  # seeds per arm unless the arm says otherwise
+
+    @property
+    def experiments(self) -> tuple[str, ...]:
+        """The experiments (configs/experiment/<name>.yaml, results/<data>/<name>/) its arms read, in order."""
+        return tuple(dict.fromkeys(arm.experiment for arm in self.arms))
+
+    def seeds_of(self, arm: Arm) -> int:
+        return arm.seeds if arm.seeds is not None else self.seeds
 
 
 CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C1",
         "fig1_convergence",
-        "fig1_mnist",
+        (
+            Arm("fig1_mnist", {"bn": BOTH, "optim.lr_mult": "1"}),
+            Arm("fig1_mnist", {"bn": BOTH, "optim.lr_mult": "0.2,5"}, seeds=DEFAULT_SEEDS),  # the tuned baseline's grid
+        ),
         text="BN trains faster and reaches higher test accuracy",
+        seeds=HEADLINE_SEEDS,
         source="paper Fig. 1a",
         protocol="MLP 3x100 sigmoid, small-Gaussian init, batch 60, 50k steps; BN before every sigmoid vs none; "
         ">= 3 seeds; each arm also at its own best lr from a small grid (a tuned baseline)",
@@ -44,8 +62,9 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C2",
         "fig1_distributions",
-        "fig1_mnist",
+        (Arm("fig1_mnist", {"bn": BOTH, "optim.lr_mult": "1"}, probes=("activations",)),),
         text="BN keeps the distribution of a nonlinearity's input steady",
+        seeds=HEADLINE_SEEDS,
         source="paper Fig. 1b,c",
         protocol="same runs as C1; per eval, 15/50/85th percentiles of the sigmoid input of fixed units of the last "
         "hidden layer, over a fixed test batch",
@@ -56,8 +75,13 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C3",
         "lr_multiplier",
-        "lr_multiplier",
+        (
+            Arm("fig1_mnist", {"bn": BOTH, "optim.lr_mult": "1"}),
+            Arm("fig1_mnist", {"bn": "before", "optim.lr_mult": "5"}),
+            Arm("lr_multiplier", {"bn": BOTH, "optim.lr_mult": "30"}),
+        ),
         text="BN allows much higher learning rates and fewer steps",
+        seeds=HEADLINE_SEEDS,
         source="paper Sec. 4.2, Fig. 3 table",
         protocol="base lr from C1, multipliers x1, x5, x30, with and without BN, >= 3 seeds",
         rule="BN at x5 and x30 trains (no divergence) and reaches the unnormalized x1 final accuracy in fewer steps "
@@ -67,7 +91,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C4",
         "poor_init",
-        "poor_init",
+        (Arm("poor_init", {"bn": "none,before,last"}, probes=("activations",)),),
         text="BN makes training insensitive to a bad initialization; BN on the last layer alone rescues it",
         source="the notes (7-layer CNN on CIFAR-10, W ~ U(-0.001, 0.001)); paper Sec. 3.3",
         protocol="7-layer CNN, W ~ U(-a, a), a = 0.001; BN nowhere / everywhere / only before the softmax; also log "
@@ -80,7 +104,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C5",
         "scale_invariance",
-        "scale_invariance",
+        (Arm("scale_invariance", {"bn": BOTH, "init.scale": "1e-4,1e-3,1e-2,1e-1,1.0"}, probes=("scale_invariance",)),),
         text="backprop through BN is invariant to weight scale; larger weights get smaller gradients",
         source="paper Sec. 3.3; the notes",
         protocol="identities checked numerically on random layers for a in {0.01, 0.1, 10, 100}; plus a sweep of "
@@ -91,7 +115,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C6",
         "placement",
-        "placement",
+        (Arm("placement", {"bn": "none,before,after", "model.activation": "sigmoid,relu"}, probes=("activations",)),),
         text="where BN goes: before or after the nonlinearity",
         source='paper Sec. 3.2 (before); the notes (debated, "after" sometimes better)',
         protocol="before vs after vs none, for sigmoid and ReLU",
@@ -101,7 +125,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C7",
         "test_time_stats",
-        "test_time_stats",
+        (Arm("fig1_mnist", {"bn": "before", "optim.lr_mult": "1"}, probes=("test_time_stats",)),),
         text="inference must use population statistics, not the test batch's",
         source="paper Sec. 3.1, Alg. 2; the notes",
         protocol="one trained BN net evaluated with (a) exponential running averages, (b) Alg. 2 population "
@@ -113,7 +137,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C8",
         "bias_redundancy",
-        "scale_invariance",
+        (Arm("scale_invariance", {"bn": "before", "init.scale": "1e-4,1e-3,1e-2,1e-1,1.0"}, probes=("scale_invariance",)),),
         text="a bias right before BN does nothing",
         source="paper Sec. 3.2; the notes",
         protocol="gradient of the loss w.r.t. that bias, and output change when it is perturbed",
@@ -122,7 +146,10 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C9",
         "dropout",
-        "dropout",
+        (
+            Arm("fig1_mnist", {"bn": BOTH, "optim.lr_mult": "1"}),
+            Arm("dropout", {"bn": BOTH, "model.dropout": "0.5"}),
+        ),
         text="BN regularizes and reduces the need for Dropout",
         source="paper Sec. 3.4, 4.2.1; the notes",
         protocol="BN and no-BN, each with dropout 0 and 0.5 (or a sweep)",
@@ -132,7 +159,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C10",
         "saturation",
-        "saturation",
+        (Arm("fig1_mnist", {"bn": BOTH, "optim.lr_mult": "1"}, probes=("saturation", "grad_norms")),),
         text="BN keeps sigmoids out of saturation and gradients from vanishing",
         source="paper Sec. 1; the notes",
         protocol="fraction of saturated sigmoid units per layer over training, gradient norm per layer (first vs last)",
@@ -141,7 +168,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C11",
         "insert_pretrained",
-        "insert_pretrained",
+        (Arm("insert_pretrained", {}, probes=("insert_pretrained",)),),
         text="BN can be inserted into a trained network without changing its function, then fine-tuned",
         source="the notes (VGG-style)",
         protocol="train a net without BN; insert BN with gamma = sqrt(var + eps), beta = mean from training data; "
@@ -151,7 +178,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C12",
         "bn_math",
-        "bn_math",
+        (Arm("bn_math", {}, probes=("bn_math",)),),
         text="the hand-derived BN backward is right",
         source="the notes (closed-form dx, dgamma, dbeta)",
         protocol="a from-scratch BN (1d and 2d) with its own backward vs autograd and vs torch.nn.BatchNorm",
@@ -160,7 +187,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C13",
         "sigmoid_depth",
-        "sigmoid_depth",
+        (Arm("sigmoid_depth", {"bn": BOTH, "optim.lr_mult": "0.2,1,5"}, probes=("saturation", "grad_norms")),),
         text="BN makes deep sigmoid networks trainable",
         source="paper Fig. 3 (BN-x5-Sigmoid 69.8% vs Inception-sigmoid at chance)",
         protocol="deeper sigmoid MLP/CNN with and without BN",
@@ -170,7 +197,10 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C14",
         "noisy_bn",
-        "noisy_bn",
+        (
+            Arm("fig1_mnist", {"bn": BOTH, "optim.lr_mult": "1"}, probes=("activations",)),
+            Arm("noisy_bn", {"bn": "noisy"}, probes=("activations",)),
+        ),
         text="BN still helps when its output distribution is made unstable on purpose",
         source="Santurkar et al. 2018, Sec. 2.1, Fig. 2",
         protocol="the Fig. 1 net; after each BN, per unit mu ~ U(-0.5, 0.5), sigma ~ U(1, 1.25) drawn at each step, "
@@ -183,7 +213,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C15",
         "ics",
-        "ics",
+        (Arm("ics", {"bn": BOTH}, probes=("ics",)),),
         text="BN does not reduce internal covariate shift as Santurkar define it",
         source="Santurkar et al. 2018, Sec. 2.2, Def. 2.1",
         protocol="for a layer i: G = grad of W_i at step t; G' = same batch, after layers < i took their step; "
@@ -195,7 +225,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C16",
         "landscape",
-        "landscape",
+        (Arm("ics", {"bn": BOTH}, probes=("landscape",)),),
         text="BN makes the loss and its gradient smoother",
         source="Santurkar et al. 2018, Sec. 3.2, Fig. 4",
         protocol="at evaluations along training, step lr x [0.5, 4] along -g: loss range, largest gradient change, "
@@ -206,7 +236,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C17",
         "batch_size",
-        "batch_size",
+        (Arm("batch_size", {"bn": "none,before,group,layer", "train.batch_size": "2,4,8,16,32,64,128,256"}),),
         text="BN weakens with small batches",
         source="Ioffe 2017 (Batch Renormalization); Wu & He 2018 (Group Normalization)",
         protocol="batch sizes 2..256 at a fixed number of epochs, no norm vs BN vs GroupNorm vs LayerNorm",
@@ -219,7 +249,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         "C18",
         "bn_only",
-        "bn_only",
+        (Arm("bn_only", {"model": "mlp_deep,cnn_small", "train.trainable": "all,bn_only"}),),
         text="training only gamma and beta reaches far above chance",
         source="Frankle et al. 2020",
         protocol="freeze all other weights at init (the output layer too); a deeper MLP and the CNN; BN-only vs "
@@ -237,8 +267,8 @@ def experiments_for(claim_ids: list[str]) -> list[str]:
     unknown = [c for c in claim_ids if c not in CLAIMS_BY_ID]
     if unknown:
         raise ValueError(f"unknown claim(s) {', '.join(unknown)}; choose from {', '.join(CLAIMS_BY_ID)}")
-    wanted = {CLAIMS_BY_ID[c].experiment for c in claim_ids}
-    return list(dict.fromkeys(c.experiment for c in CLAIMS if c.experiment in wanted))
+    wanted = {e for c in claim_ids for e in CLAIMS_BY_ID[c].experiments}
+    return [e for e in dict.fromkeys(e for c in CLAIMS for e in c.experiments) if e in wanted]
 
 
 INTRO = """\

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from omegaconf import OmegaConf
 
 from training.record import METRICS_FILE, SUMMARY_FILE, flatten, read_metrics
@@ -25,6 +26,7 @@ class Run:
     config: dict
     metrics: list[dict]
     problems: list[str] = field(default_factory=list)
+    choices: dict = field(default_factory=dict)  # the option of each config group (bn: none), from .hydra/hydra.yaml
 
     @property
     def status(self) -> str:
@@ -40,7 +42,20 @@ def load_run(run_dir: str | Path) -> Run:
     summary = _read_json(run_dir / SUMMARY_FILE, problems) or {"status": INCOMPLETE}
     config_path = run_dir / ".hydra" / "config.yaml"
     config = OmegaConf.to_container(OmegaConf.load(config_path), resolve=False) if config_path.is_file() else {}
-    return Run(run_dir, summary, config, metrics, problems)
+    return Run(run_dir, summary, config, metrics, problems, read_choices(run_dir))
+
+
+def read_choices(run_dir: Path) -> dict:
+    """hydra.runtime.choices of the run's .hydra/hydra.yaml ({} when it has none)."""
+    path = run_dir / ".hydra" / "hydra.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        hydra = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return {}
+    choices = ((hydra or {}).get("hydra") or {}).get("runtime", {}).get("choices") or {}
+    return {str(k): v for k, v in choices.items() if not str(k).startswith("hydra/")}
 
 
 def find_runs(root: str | Path) -> list[Path]:

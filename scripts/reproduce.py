@@ -1,17 +1,22 @@
-"""Run the sweeps that test chosen claims into one results folder; rerun the command to resume.
+"""Run the jobs that test chosen claims into one results folder; rerun the command to resume.
 
-    python scripts/reproduce.py                                         # every claim, seeds 0,1,2, Fashion-MNIST
+    python scripts/reproduce.py                                         # every claim on MNIST -> results/mnist
+    python scripts/reproduce.py --data fashion_mnist                    # the replication
     python scripts/reproduce.py --claims C1 --data digits --steps 300 --out /tmp/r1
     python scripts/reproduce.py --claims C3,C9 --jobs 2 -- optim.momentum=0.9
     python scripts/reproduce.py --claims C5 --launcher slurm -- hydra.launcher.partition=gpu
 
-Each experiment that tests a chosen claim (analysis/claims.py) runs once, as one Hydra multirun of
-train.py into <out>/<experiment>/<job folder>, the job folder named after the job's own settings
-(e.g. bn=none,optim.lr_mult=5,seed=1). The jobs run with skip_complete=true, so running the same
-command again skips every job whose folder holds a finished record (completed or diverged) and
-redoes or resumes the others: an interrupted reproduction continues where it stopped. Each sweep's
-own output goes to <out>/<experiment>/reproduce.log; one JSON line per sweep goes to
-<out>/reproduce_log.jsonl. Then: python scripts/report.py <out>.
+Each chosen claim names its arms (analysis/claims.py): small sweeps over an experiment, each over
+its seeds (10 per arm for C1-C3, 5 for the others, or --seeds). A job that several claims need is
+trained once, with every probe those claims need (analysis/arms.py), so identical runs are not
+trained twice. Each experiment's jobs run as one Hydra multirun of train.py, listed one per line in
+<out>/<experiment>/jobs.txt, into <out>/<experiment>/<job folder>, the folder named after the job's
+own settings (e.g. bn=none,optim.lr_mult=5,seed=1). The jobs run with skip_complete=true, so running
+the same command again skips every job whose folder holds a finished record (completed or diverged)
+and redoes or resumes the others: an interrupted reproduction continues where it stopped. Each
+sweep's own output goes to <out>/<experiment>/reproduce.log; one JSON line per sweep goes to
+<out>/reproduce_log.jsonl. --dry-run prints the plan and how many runs sharing saves. Then:
+python scripts/report.py <out>.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -39,7 +44,8 @@ from hydra.errors import HydraException  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
-from analysis.claims import CLAIMS, experiments_for  # noqa: E402
+from analysis.arms import Arm, same_value  # noqa: E402
+from analysis.claims import CLAIMS, CLAIMS_BY_ID, Claim, experiments_for  # noqa: E402
 from training.record import SUMMARY_FILE  # noqa: E402
 
 CONFIGS = ROOT / "configs"
@@ -48,6 +54,7 @@ DATASETS = tuple(sorted(p.stem for p in (CONFIGS / "dataset").glob("*.yaml")))
 LAUNCHERS = ("local", "basic", "slurm")
 RUN_LOG = "reproduce_log.jsonl"  # one line per sweep, read by scripts/report.py
 SWEEP_LOG = "reproduce.log"  # a sweep's Hydra output, in its folder
+JOBS_FILE = "jobs.txt"  # a sweep's jobs, one line of overrides each (hydra/sweeper=job_list)
 FINISHED = ("completed", "diverged")
 POLL_S = 1.0
 
@@ -58,7 +65,7 @@ FOLDER_IGNORES = (
     "experiment", "dataset", "dataset.root", "dataset.download", "train.steps", "train.eval_every",
     "train.epochs", "train.evals_per_epoch",
     "train.log_every", "train.checkpoint_every", "threads", "device", "logger", "logger.mode",
-    "skip_complete", "resume", "hydra/launcher", "hydra.launcher.n_jobs",
+    "skip_complete", "resume", "hydra/launcher", "hydra.launcher.n_jobs", "probes",
 )
 # Settings of a finished run that must match the command for it to be skipped as done.
 MUST_MATCH = ("dataset.name", "train.steps")
@@ -69,12 +76,27 @@ class UsageError(ValueError):
 
 
 @dataclass
+class Job:
+    """One training: an arm's combination of settings and a seed, with the probes of every arm that holds it."""
+
+    settings: tuple[tuple[str, str], ...]  # (key, value), in the first arm's key order
+    seed: int
+    probes: tuple[str, ...] = ()
+    claims: list[str] = field(default_factory=list)  # the chosen claims that read it
+
+    def overrides(self) -> list[str]:
+        return [f"{k}={v}" for k, v in self.settings] + [f"seed={self.seed}", f"probes=[{','.join(self.probes)}]"]
+
+
+@dataclass
 class Sweep:
     experiment: str
     claims: list[str]
     command: list[str]  # train.py's arguments
+    jobs: list[Job]
     job_dirs: list[Path]  # every job's folder, as Hydra will name it
     already_complete: int
+    lacking_probes: int = 0  # finished runs recorded without a probe that a claim now needs
 
 
 # --- arguments ---------------------------------------------------------------------------------
@@ -92,13 +114,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         argv, extra = argv[:cut], argv[cut + 1:]
     parser = ArgumentParser(
         prog="scripts/reproduce.py",
-        description="Run the sweeps that test chosen claims into one results folder, <out>/<experiment>/<job>. "
-        "Rerunning the same command skips finished jobs and redoes or resumes the others. Overrides after -- "
-        "(key=value, as for train.py) go to every job; a swept value such as bn=none,before replaces the "
-        "experiment's own values for that key.",
+        description="Run the jobs that test chosen claims into one results folder, <out>/<experiment>/<job>; a job "
+        "that several claims read is trained once. Rerunning the same command skips finished jobs and redoes or "
+        "resumes the others. Overrides after -- (key=value, as for train.py) go to every job; a swept value such "
+        "as bn=none,before replaces the arms' own values for that key.",
         epilog="examples:\n"
         "  python scripts/reproduce.py --claims C1 --data digits --steps 300 --out /tmp/r1\n"
-        "  python scripts/reproduce.py                       # every claim, 3 seeds, Fashion-MNIST -> results/fashion_mnist\n"
+        "  python scripts/reproduce.py                       # every claim on MNIST, its default seeds -> results/mnist\n"
         "  python scripts/reproduce.py --claims C3,C9 -- optim.momentum=0.9\n"
         "  python scripts/reproduce.py --launcher slurm -- hydra.launcher.partition=gpu\n"
         "then: python scripts/report.py <out>",
@@ -106,8 +128,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--claims", default=",".join(c.id for c in CLAIMS),
                         help="comma-separated claim ids (default: all, %(default)s)")
-    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default: %(default)s)")
-    parser.add_argument("--data", default="fashion_mnist", help=f"data set: {', '.join(DATASETS)} (default: %(default)s)")
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated seeds for every arm (default: each claim's own, 10 for C1-C3, 5 else)")
+    parser.add_argument("--data", default="mnist", help=f"data set: {', '.join(DATASETS)} (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=None,
                         help="train.steps of every job, for a quick look (default: each experiment's own); "
                         "also sets train.eval_every to steps//10 (and train.epochs, train.evals_per_epoch to null)")
@@ -122,7 +145,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.extra = extra
     args.claims = parse_claims(args.claims)
-    args.seeds = parse_seeds(args.seeds)
+    args.seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     if args.data not in DATASETS:
         raise UsageError(f"--data {args.data} is not one of {', '.join(DATASETS)}")
     if args.steps is not None and args.steps < 1:
@@ -149,28 +172,48 @@ def parse_claims(text: str) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def parse_seeds(text: str) -> str:
-    """'0, 1,2' -> '0,1,2' (Hydra's sweep syntax); whole numbers >= 0, each once."""
+def parse_seeds(text: str) -> list[int]:
+    """'0, 1,2' -> [0, 1, 2]; whole numbers >= 0, each once."""
     items = [s.strip() for s in text.split(",")]
     if not all(s.isdigit() for s in items):
         raise UsageError(f"--seeds must be comma-separated whole numbers >= 0, e.g. 0,1,2; got {text!r}")
     seeds = [int(s) for s in items]
     if len(set(seeds)) != len(seeds):
         raise UsageError(f"--seeds lists a seed twice: {text!r}")
-    return ",".join(map(str, seeds))
+    return seeds
 
 
 # --- the sweeps --------------------------------------------------------------------------------
 
 
 def job_overrides(args: argparse.Namespace) -> list[str]:
-    """train.py's task overrides shared by every experiment's sweep; the extra ones replace defaults of the same key."""
-    defaults = [f"seed={args.seeds}", f"dataset={args.data}"]
+    """train.py's overrides shared by every job; the extra ones that do not name a setting of the arms
+    (paths, threads, hydra.*, the data set) replace defaults of the same key."""
+    defaults = [f"dataset={args.data}"]
     if args.steps is not None:
         defaults += [f"train.steps={args.steps}", f"train.eval_every={max(1, args.steps // 10)}",
                      "train.epochs=null", "train.evals_per_epoch=null"]  # epochs would replace both
     defaults += ["threads=1", f"logger={'wandb' if args.wandb else 'none'}", "skip_complete=true"]
-    return merge_overrides(defaults, args.extra)
+    shared, _ = split_extras(args.extra)
+    return merge_overrides(defaults, shared)
+
+
+def split_extras(extra: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The overrides after --: (those every job takes as they are: hydra.* and the keys left out of folder
+    names; key -> values of the others, which replace or join every arm's settings, swept or not)."""
+    parser = OverridesParser.create()
+    shared, settings = [], {}
+    for text in extra:
+        try:
+            override = parser.parse_override(text)
+        except HydraException as error:
+            raise UsageError(f"cannot read {text!r} after --: {first_line(error)}") from None
+        key = override.key_or_group
+        if override.is_hydra_override() or key in FOLDER_IGNORES:
+            shared.append(text)
+        else:
+            settings[key] = text.split("=", 1)[1]
+    return shared, settings
 
 
 def sweep_settings(args: argparse.Namespace, experiment: str) -> list[str]:
@@ -188,34 +231,68 @@ def sweep_settings(args: argparse.Namespace, experiment: str) -> list[str]:
 
 def merge_overrides(defaults: list[str], extra: list[str]) -> list[str]:
     parser = OverridesParser.create()
-    keys = set()
-    for override in extra:
-        try:
-            keys.add(parser.parse_override(override).key_or_group)
-        except HydraException as error:
-            raise UsageError(f"cannot read {override!r} after --: {first_line(error)}") from None
+    keys = {parser.parse_override(override).key_or_group for override in extra}
     return [o.input_line for o in parser.parse_overrides(defaults) if o.key_or_group not in keys] + extra
 
 
+def experiment_jobs(experiment: str, claim_ids: list[str], seeds: list[int] | None,
+                    extra_settings: dict[str, str]) -> list[Job]:
+    """The jobs of the chosen claims' arms in `experiment`, each once however many claims read it, ordered
+    by seed (an interrupted reproduction leaves whole seeds); `seeds` replaces every arm's own."""
+    jobs: dict[tuple, Job] = {}
+    for claim in (CLAIMS_BY_ID[c] for c in claim_ids):
+        for arm in claim.arms:
+            if arm.experiment != experiment:
+                continue
+            widened = Arm(arm.experiment, {**arm.settings, **extra_settings}, arm.probes, arm.seeds)
+            for combination in widened.combinations():
+                for seed in seeds if seeds is not None else range(claim.seeds_of(arm)):
+                    key = (job_key(combination), seed)
+                    job = jobs.setdefault(key, Job(combination, seed, probes_for(experiment, combination)))
+                    job.claims.append(claim.id)
+    return sorted(jobs.values(), key=lambda job: job.seed)  # stable: arm order within a seed
+
+
+def job_key(combination: tuple[tuple[str, str], ...]) -> tuple:
+    """Settings as a job's identity: sorted by key, numbers by value (1 and 1.0 are one job)."""
+    def normal(value: str):
+        try:
+            return float(value)
+        except ValueError:
+            return value.strip().lower()
+
+    return tuple(sorted((k, normal(v)) for k, v in combination))
+
+
+def probes_for(experiment: str, combination: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """Every probe that any claim's arm holding these settings needs (chosen or not: a run's probes do not
+    depend on which claims were reproduced first), in catalogue order."""
+    names = [p for claim in CLAIMS for arm in claim.arms
+             if arm.experiment == experiment and arm.contains(combination) for p in arm.probes]
+    return tuple(dict.fromkeys(names))
+
+
 def plan(args: argparse.Namespace, experiment: str, claims: list[str]) -> Sweep:
-    """Compose the experiment as its jobs will, expand its sweep as Hydra's basic sweeper does, and see
-    which jobs already hold a finished record."""
-    overrides = [f"experiment={experiment}", *job_overrides(args)]
-    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
-    parsed = parser.parse_overrides(overrides)
-    cfg = compose_shared([*sweep_settings(args, experiment), *overrides], experiment)
+    """Compose the experiment as its jobs will, list its jobs (analysis/arms.py) and see which already
+    hold a finished record."""
+    common = [f"experiment={experiment}", *job_overrides(args)]
+    cfg = compose_shared([*sweep_settings(args, experiment), *common], experiment)
     check_values(experiment, cfg)
-    sweeper_params = cfg.hydra.sweeper.get("params") or {}
-    # The experiment's own sweep first, then the command line: a key given in both takes the command line's values.
-    arguments = [f"{key}={value}" for key, value in sweeper_params.items()]
-    arguments += [o.input_line for o in parsed if not o.is_hydra_override()]
-    jobs = BasicSweeper.split_arguments(parser.parse_overrides(arguments), max_batch_size=None)[0]
+    _, extra_settings = split_extras(args.extra)
+    jobs = experiment_jobs(experiment, claims, args.seeds, extra_settings)
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
     sweep_dir = args.out / experiment
-    job_dirs = [sweep_dir / job_folder_name(parser, job) for job in jobs]
-    check_existing_runs(job_dirs, cfg)
+    job_dirs = [sweep_dir / job_folder_name(parser, [*common, *job.overrides()]) for job in jobs]
+    lacking = check_existing_runs(job_dirs, jobs, cfg)
     done = sum(finished_status(d) is not None for d in job_dirs)
-    command = ["-m", *overrides, *sweep_settings(args, experiment)]
-    return Sweep(experiment, claims, command, job_dirs, done)
+    command = ["-m", *common, *sweep_settings(args, experiment), "hydra/sweeper=job_list",
+               f"hydra.sweeper.jobs_file={sweep_dir / JOBS_FILE}"]
+    return Sweep(experiment, sorted({c for job in jobs for c in job.claims}, key=claim_order), command, jobs,
+                 job_dirs, done, lacking)
+
+
+def claim_order(claim_id: str) -> int:
+    return [c.id for c in CLAIMS].index(claim_id)
 
 
 def compose_shared(overrides: list[str], context: str = ""):
@@ -247,10 +324,12 @@ def check_values(experiment: str, cfg) -> None:
         raise UsageError(f"{experiment}: {error}") from None
 
 
-def check_existing_runs(job_dirs: list[Path], cfg) -> None:
+def check_existing_runs(job_dirs: list[Path], jobs: list[Job], cfg) -> int:
     """A job folder that already holds a run must hold one with this command's data set and step count:
-    otherwise skipping it as done would mix runs of different settings in one results folder."""
-    for job_dir in job_dirs:
+    otherwise skipping it as done would mix runs of different settings in one results folder. Returns
+    how many finished runs lack a probe their job now carries (the claims' needs grew since)."""
+    lacking = 0
+    for job_dir, job in zip(job_dirs, jobs):
         stored = job_dir / ".hydra" / "config.yaml"
         if not stored.is_file():
             continue
@@ -263,6 +342,9 @@ def check_existing_runs(job_dirs: list[Path], cfg) -> None:
             raise UsageError(
                 f"{job_dir} holds a run with {', '.join(differ)}; use the same --data/--steps or another --out"
             )
+        recorded = set((OmegaConf.select(before, "probes") or {}).keys())
+        lacking += bool(set(job.probes) - recorded) and finished_status(job_dir) is not None
+    return lacking
 
 
 def check_data(args: argparse.Namespace) -> None:
@@ -297,6 +379,7 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace, log_path: Path) -> dict:
     """Launch one sweep, print a line per job it finishes, and return its line for reproduce_log.jsonl."""
     sweep_dir = args.out / sweep.experiment
     sweep_dir.mkdir(parents=True, exist_ok=True)
+    write_jobs(sweep, sweep_dir / JOBS_FILE)
     watcher = JobWatcher(sweep_dir, len(sweep.job_dirs), sweep.already_complete)
     started = time.perf_counter()
     with open(sweep_dir / SWEEP_LOG, "a") as log:
@@ -332,6 +415,13 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace, log_path: Path) -> dict:
             with open(log_path, "a") as run_log:
                 run_log.write(json.dumps(record) + "\n")
     return record
+
+
+def write_jobs(sweep: Sweep, path: Path) -> None:
+    """The sweep's jobs file (hydra/sweeper=job_list): one line of overrides per job, the claims it serves beside it."""
+    lines = [f"# {sweep.experiment}: {len(sweep.jobs)} jobs for {', '.join(sweep.claims)}; written by scripts/reproduce.py"]
+    lines += [f"{shlex.join(job.overrides())}  # {','.join(job.claims)}" for job in sweep.jobs]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -407,14 +497,27 @@ def plan_all(args: argparse.Namespace) -> tuple[list[Sweep], list[str]]:
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         check_data(args)
         for experiment in experiments_for(args.claims):
-            claims = [c.id for c in CLAIMS if c.experiment == experiment]
+            chosen = [c.id for c in CLAIMS if experiment in c.experiments and c.id in args.claims]
             if not (CONFIGS / "experiment" / f"{experiment}.yaml").is_file():
-                chosen = [c for c in claims if c in args.claims]
                 missing.append(f"{','.join(chosen)}: configs/experiment/{experiment}.yaml does not exist")
                 continue
-            sweeps.append(plan(args, experiment, claims))
+            sweeps.append(plan(args, experiment, chosen))
     GlobalHydra.instance().clear()
     return sweeps, missing
+
+
+def print_plan(sweeps: list[Sweep]) -> None:
+    """Per experiment its jobs and the claims they serve; then how many runs sharing saves."""
+    for sweep in sweeps:
+        print(f"{sweep.experiment}: {len(sweep.jobs)} jobs for {', '.join(sweep.claims)}, "
+              f"{sweep.already_complete} already complete")
+        if sweep.lacking_probes:
+            print(f"  note: {sweep.lacking_probes} finished runs in {sweep.experiment}/ lack a probe their claims now "
+                  "need; remove those folders to redo them", file=sys.stderr)
+    asked = sum(len(job.claims) for sweep in sweeps for job in sweep.jobs)
+    distinct = sum(len(sweep.jobs) for sweep in sweeps)
+    print(f"the claims read {asked} runs; {distinct} distinct runs train them (sharing saves {asked - distinct})",
+          flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -429,10 +532,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}; skipped", file=sys.stderr)
     if not sweeps:
         return 2
+    print_plan(sweeps)
     if args.dry_run:
         for sweep in sweeps:
-            print(f"{sweep.experiment}: {len(sweep.job_dirs)} jobs, {sweep.already_complete} already complete")
-            print(f"  {display_command(sweep)}")
+            print(f"  {sweep.experiment}: {display_command(sweep)}")
         return 1 if missing else 0
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -440,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         for number, sweep in enumerate(sweeps, start=1):
-            print(f"[{number}/{len(sweeps)}] {sweep.experiment}: {len(sweep.job_dirs)} jobs, "
+            print(f"[{number}/{len(sweeps)}] {sweep.experiment}: {len(sweep.jobs)} jobs, "
                   f"{sweep.already_complete} already complete", flush=True)
             if sweep.already_complete == len(sweep.job_dirs):
                 continue  # nothing to launch

@@ -178,6 +178,64 @@ def test_help_lists_every_option_with_its_description():
     assert "train.steps=2000" in template and "threads=auto" in template
 
 
+def leaf_keys(node, prefix: str = "") -> list[str]:
+    """Dotted keys of a config file's values (a list or an empty mapping is one value)."""
+    keys = []
+    for key, value in node.items():
+        if isinstance(value, dict) and value:
+            keys += leaf_keys(value, f"{prefix}{key}.")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def test_help_lists_every_setting_of_the_main_config_and_of_each_default_option():
+    import yaml
+    from omegaconf import OmegaConf
+
+    template = OmegaConf.load(HELP_FILE).template
+    main = yaml.safe_load((CONFIGS / "train.yaml").read_text())
+    keys = leaf_keys({k: v for k, v in main.items() if k not in ("defaults", "hydra")})
+    for entry in main["defaults"]:
+        [(group, option)] = entry.items() if isinstance(entry, dict) else [(None, None)]
+        if isinstance(option, str) and (CONFIGS / group / f"{option}.yaml").is_file():
+            options = yaml.safe_load((CONFIGS / group / f"{option}.yaml").read_text())
+            keys += [f"{group}.{key}" for key in leaf_keys(options) if key != "name"]  # name: set by the option
+    assert {"optim.lr", "dataset.root", "model.hidden", "model.activation", "model.dropout"} <= set(keys)
+    for key in keys:
+        assert f"\n  {key}=" in template, key
+    assert "\n  probes=[]" in template  # as the command line writes it, not the config's {}
+    assert "\n  model.channels=...  " in template  # a key of other options, with them
+
+
+def group_block(template: str, group: str) -> str:
+    """The help's lines for one group's options (the launchers' section for hydra/launcher)."""
+    heading = "== Launchers" if group == "hydra/launcher" else f"{group}:"
+    lines = template.split(f"\n{heading}", 1)[1].splitlines()[1:]
+    return "\n".join(line for line in lines[: next(i for i, line in enumerate(lines) if not line.startswith("  "))])
+
+
+def test_help_descriptions_do_not_stop_mid_sentence():
+    """An option's description is its leading comment up to the end of a sentence, or all of it."""
+    import re
+
+    from omegaconf import OmegaConf
+
+    template = OmegaConf.load(HELP_FILE).template
+    for group in (*GROUPS, "hydra/launcher"):
+        for path in sorted((CONFIGS / group).glob("*.yaml")):
+            comment = []
+            for line in path.read_text().splitlines():
+                if not line.startswith("#"):
+                    break
+                if "@package" not in line:
+                    comment.append(line.lstrip("#").strip())
+            leading = " ".join(comment)
+            [shown] = re.findall(rf"^  {path.stem}(?: \*)? +(.*)$", group_block(template, group), flags=re.MULTILINE)
+            assert leading.startswith(shown), (path, shown)
+            assert shown == leading or shown.endswith((".", "!", "?")), (path, shown)
+
+
 def test_help_command_prints_the_generated_help(tmp_path):
     from tests.conftest import run_cli
 

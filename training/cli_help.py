@@ -2,12 +2,14 @@
 
     python -m training.cli_help     # rewrite configs/hydra/help/train_help.yaml after changing configs/
 
-Each group lists its options with the first comment line of the option's file, the main config's
-settings come with their comments, and the launchers with theirs. The help file is committed so
+Each group lists its options with the first sentence of the option file's comment, the main config's
+settings and those of each group's default option come with their comments, and the launchers
+with theirs. The help file is committed so
 that Hydra can read it; tests/test_configs.py checks that it equals what this module generates.
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import yaml
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 HELP_FILE = CONFIG_DIR / "hydra" / "help" / "train_help.yaml"
 MAIN_CONFIG = "train"
+SENTENCE_ENDS = (".", "!", "?")
 
 
 def help_template(config_dir: Path = CONFIG_DIR) -> str:
@@ -34,8 +37,10 @@ def help_template(config_dir: Path = CONFIG_DIR) -> str:
     for group in sorted(p.name for p in config_dir.iterdir() if p.is_dir() and p.name != "hydra"):
         lines.append(f"{group}:")
         lines += _option_lines(config_dir / group, defaults.get(group))
-    lines += ["", f"== Settings: key=value (the defaults of {main.name}; a group's own keys: group.key=value) =="]
-    lines += _setting_lines(main)
+    lines += ["", f"== Settings: key=value (the defaults of {main.name}) =="]
+    lines += _setting_lines(main, group_defaults=defaults)
+    lines += ["", "== Settings of the groups' options: group.key=value (the values of the defaults, * above) =="]
+    lines += _group_setting_lines(config_dir, defaults, main)
     lines += ["", "== Launchers, for sweeps: -m hydra/launcher=<name> =="]
     lines += ["  " + _row("basic *", "one job after another, in this process")]
     lines += _option_lines(config_dir / "hydra" / "launcher", None)
@@ -62,16 +67,25 @@ def help_file_text(config_dir: Path = CONFIG_DIR) -> str:
     )
 
 
-def first_comment(path: Path) -> str:
-    """The option file's first comment line, Hydra's `@package` directive skipped; for a file
-    without comments, its settings (e.g. `placement=after`)."""
+def description(path: Path) -> str:
+    """The option file's leading comment up to the end of its first sentence (a comment may run
+    over several lines: `Per hidden layer:` goes on), Hydra's `@package` directive skipped; for a
+    file without comments, its settings (e.g. `placement=after`)."""
     text = path.read_text()
+    sentence = []
     for line in text.splitlines():
         stripped = line.strip()
-        if stripped.startswith("#") and "@package" not in stripped:
-            return stripped.lstrip("#").strip()
-        if stripped and not stripped.startswith("#"):
+        if not stripped.startswith("#"):
+            if stripped or sentence:
+                break
+            continue
+        if "@package" in stripped:
+            continue
+        sentence.append(stripped.lstrip("#").strip())
+        if sentence[-1].endswith(SENTENCE_ENDS):
             break
+    if sentence:
+        return " ".join(sentence)
     content = yaml.safe_load(text) or {}
     return ", ".join(f"{key}={value}" for key, value in content.items() if not isinstance(value, (dict, list)))
 
@@ -84,7 +98,7 @@ def _option_lines(folder: Path, default: str | None) -> list[str]:
     rows = []
     for path in sorted(folder.glob("*.yaml")):
         mark = " *" if path.stem == default else ""
-        rows.append("  " + _row(path.stem + mark, first_comment(path)))
+        rows.append("  " + _row(path.stem + mark, description(path)))
     return rows
 
 
@@ -98,28 +112,82 @@ def _group_defaults(main: Path) -> dict:
     return chosen
 
 
-def _setting_lines(main: Path) -> list[str]:
-    """`key=value  comment` for each setting of the main config, nested keys dotted, in file order;
-    a group of settings (bn.noise) gets its comment on a line of its own, before its settings."""
+def _setting_lines(path: Path, prefix: str = "", group_defaults: dict | None = None) -> list[str]:
+    """`key=value  comment` for each setting of a config file, nested keys dotted (after `prefix`),
+    in file order; a group of settings (bn.noise) gets its comment on a line of its own, before its
+    settings. A key that names a config group (probes) shows the group's default as the command
+    line writes it (probes=[]), and a setting without a comment of its own on its line takes the
+    comment right above it."""
     rows, parents = [], []  # parents: (indent, key) of the enclosing sections
-    for line in main.read_text().splitlines():
+    comment_above = []
+    for line in path.read_text().splitlines():
         content, _, comment = line.partition("#")
         if not content.strip():
+            comment_above = comment_above + [comment.strip()] if comment.strip() else []
             continue
         indent = len(line) - len(line.lstrip(" "))
         key, _, value = content.strip().partition(":")
         while parents and parents[-1][0] >= indent:
             parents.pop()
+        above, comment_above = " ".join(comment_above), []
         if parents and parents[0][1] in ("defaults", "hydra"):
             continue
-        name = ".".join([*(k for _, k in parents), key])
+        if not parents and key == "name" and prefix:
+            continue  # set by choosing the option
+        name = ".".join([*([prefix] if prefix else []), *(k for _, k in parents), key])
+        if not parents and value.strip() and key in (group_defaults or {}):
+            value = _command_line_value(group_defaults[key])
         if value.strip():
-            rows.append("  " + _row(f"{name}={value.strip()}", comment.strip()))
+            rows.append("  " + _row(f"{name}={_shown(value.strip())}", comment.strip() or above))
             continue
         parents.append((indent, key))
         if len(parents) > 1 and comment.strip():
             rows.append("  " + _row(f"{name}.*", comment.strip()))
     return rows
+
+
+def _group_setting_lines(config_dir: Path, defaults: dict, main: Path) -> list[str]:
+    """The settings of each group's default option that the main config does not already list,
+    then, per group, the keys that only other options have (model=cnn: model.channels)."""
+    listed = {row.split("=", 1)[0].strip() for row in _setting_lines(main)} | {f"{group}.name" for group in defaults}
+    rows = []
+    for group, default in defaults.items():
+        folder = config_dir / group
+        if not isinstance(default, str) or not (folder / f"{default}.yaml").is_file():
+            continue
+        default_file = folder / f"{default}.yaml"
+        rows += [row for row in _setting_lines(default_file, prefix=group) if row.split("=", 1)[0].strip() not in listed]
+        default_keys = _keys(default_file)
+        others = {}
+        for path in sorted(folder.glob("*.yaml")):
+            for key in sorted(_keys(path) - default_keys):
+                if f"{group}.{key}" not in listed:
+                    others.setdefault(f"{group}.{key}", []).append(path.stem)
+        for key, options in others.items():
+            rows.append("  " + _row(f"{key}=...", f"only with {group}={','.join(options)}"))
+    return rows
+
+
+def _keys(path: Path) -> set:
+    """The dotted keys of an option file's settings (lists count as one value)."""
+    def walk(node: dict, prefix: str = "") -> set:
+        keys = set()
+        for key, value in node.items():
+            keys |= walk(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}"}
+        return keys
+
+    return walk(yaml.safe_load(path.read_text()) or {})
+
+
+def _command_line_value(value) -> str:
+    """A group default as the command line writes it: [] or [a,b] for a list of options."""
+    return f"[{','.join(map(str, value))}]" if isinstance(value, list) else str(value)
+
+
+def _shown(value: str) -> str:
+    """A value for reading: an environment variable with a fallback (`${oc.env:BN_DATA_DIR,data}`)
+    as `$BN_DATA_DIR, else data`."""
+    return re.sub(r"\$\{oc\.env:(\w+),([^}]*)\}", r"$\1, else \2", value)
 
 
 if __name__ == "__main__":

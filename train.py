@@ -17,6 +17,11 @@ import sys
 import time
 from pathlib import Path
 
+if __name__ == "__main__":
+    from training.interrupt import exit_quietly_on_interrupt
+
+    exit_quietly_on_interrupt()  # Ctrl-C during the imports below: one line, no traceback
+
 # OpenMP threads that wait for each other spin by default; on cores that another process keeps
 # busy, that spinning made a 2-thread step 6 to 22 times slower (README, Speed). Passive waiting
 # sleeps instead. OpenMP reads this once, when torch loads it, so it must come before `import torch`.
@@ -34,6 +39,7 @@ from models.layers import train_only_normalization
 from training.checks import validate
 from training.data import BatchOrder, DataNotFoundError, epoch_batches, load_dataset
 from training.checkpoint import load_checkpoint, save_checkpoint
+from training.interrupt import EXIT_STATUS, resume_command, stop_requested
 from training.loop import LoopSettings, LoopState, train
 from training.optim import build_optimizer
 from training.progress import Progress
@@ -51,7 +57,11 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
     """Train as `cfg` says, record the run in `run_dir`, and return its summary.
 
     With `resume=true` (or when SLURM requeued the job) a run continues from the checkpoint in
-    `run_dir` and ends with the numbers the uninterrupted run would have had."""
+    `run_dir` and ends with the numbers the uninterrupted run would have had.
+
+    Ctrl-C during training stops it after the step it is in, with a checkpoint, and the summary
+    says "interrupted"; Ctrl-C before training starts records that too, and raises
+    KeyboardInterrupt."""
     validate(cfg)
     started = time.perf_counter()
     run_dir = Path(run_dir)
@@ -97,10 +107,11 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
 
         progress = Progress(settings.steps, start_step=summary["resumed_from_step"] or 0)
         try:
-            outcome = train(
-                model, optimizer, data, order, settings, emit, probes, progress.update, before_final_eval, checkpoint,
-                resume_from,
-            )
+            with stop_requested() as stop:
+                outcome = train(
+                    model, optimizer, data, order, settings, emit, probes, progress.update, before_final_eval,
+                    checkpoint, resume_from, should_stop=stop,
+                )
         finally:
             progress.close()
         if outcome.status == "completed":
@@ -118,6 +129,9 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
             diverged_step=outcome.diverged_step,
             device=str(device),
         )
+    except KeyboardInterrupt:
+        summary.update(status="interrupted")
+        raise
     except BaseException as error:
         summary.update(status="failed", error=f"{type(error).__name__}: {error}")
         raise
@@ -226,11 +240,26 @@ def main(cfg: DictConfig) -> float:
         log.error("%s", error)
         log.error("record: %s (status: failed)", run_dir)
         sys.exit(1)
+    except KeyboardInterrupt:  # outside the training loop: run() wrote the record
+        summary = {"status": "interrupted"}
+    if summary["status"] == "interrupted":
+        stop_interrupted(run_dir, summary.get("steps"))
     acc = summary["final_test_acc"]
     result = "diverged (non-finite loss)" if acc is None else f"test accuracy {acc:.4f}"
     log.info("%s after %d steps: %s, %.0f steps/s", summary["status"], summary["steps"], result, summary["steps_per_s"] or 0)
     log.info("record: %s", run_dir)
     return math.nan if acc is None else acc
+
+
+def stop_interrupted(run_dir: Path, steps: int | None) -> None:
+    """One line for an interrupted run, with the command that resumes it, and exit status 130.
+    In a sweep the whole sweep stops (the next job would start otherwise) and the command
+    resumes the sweep."""
+    sweep = sweep_dir()
+    command = resume_command(sys.argv, sweep or run_dir, sweep=sweep is not None)
+    at_step = f" at step {steps}" if steps is not None else ""
+    log.warning("interrupted%s (record: %s); resume with: %s", at_step, run_dir, command)
+    sys.exit(EXIT_STATUS)
 
 
 if __name__ == "__main__":
@@ -245,4 +274,10 @@ if __name__ == "__main__":
     # let it import `train` from this checkout too (sbatch passes the environment on).
     checkout = str(Path(__file__).resolve().parent)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, os.environ.get("PYTHONPATH")]))
-    train.main()
+    from training.interrupt import exit_interrupted, interrupt_with_keyboard_interrupt, interrupted_sweep_line
+
+    interrupt_with_keyboard_interrupt()
+    try:
+        train.main()
+    except KeyboardInterrupt:  # outside a run (Hydra's setup, a launcher waiting for its jobs): runs record their own
+        exit_interrupted(interrupted_sweep_line(sys.argv) if {"-m", "--multirun"} & set(sys.argv) else "interrupted")

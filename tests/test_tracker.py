@@ -115,6 +115,17 @@ def test_failed_run_is_tagged_failed_with_exit_code_1(tmp_path, monkeypatch):
     assert wandb_run["exit_code"] == 1
 
 
+def test_interrupted_run_says_so_in_its_summary_with_exit_code_130(tmp_path, monkeypatch):
+    from tests.test_interrupt import stop_after
+
+    monkeypatch.setattr(train, "stop_requested", lambda: stop_after(60))
+    summary = train.run(compose_config(WANDB), tmp_path)
+    wandb_run = read_wandb_run(tmp_path)
+    assert summary["status"] == "interrupted"
+    assert wandb_run["summary"]["status"] == "interrupted" and wandb_run["summary"]["steps"] == 60
+    assert wandb_run["exit_code"] == 130 and "failed" not in wandb_run["run"].tags
+
+
 def test_histogram_arrays_are_logged_as_64_bin_histograms_and_bad_ones_skipped(tmp_path):
     """Also: a diverged run is tagged `diverged` and exits 0."""
     cfg = compose_config(WANDB)

@@ -47,7 +47,7 @@ class LoopSettings:
 class Outcome:
     """How far training got and how it ended; checkpointed, and the run's summary is built from it."""
 
-    status: str = "completed"  # completed | diverged
+    status: str = "completed"  # completed | diverged | interrupted
     steps: int = 0
     train_seconds: float = 0.0
     final_test_acc: float | None = None
@@ -115,6 +115,7 @@ def train(
     before_final_eval: Callable[[], None] = lambda: None,
     checkpoint: Callable[[LoopState], None] | None = None,
     resume_from: LoopState | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> Outcome:
     """Run SGD up to `settings.steps`; `emit` receives every metrics line ({"step": ..., ...}).
 
@@ -126,6 +127,9 @@ def train(
     model, optimizer and random-number states must have been restored by the caller.
     A non-finite training or test loss stops the run with status "diverged": divergence is a
     result, so the caller records it and exits normally.
+
+    `should_stop()` is asked before every step; when it says so (Ctrl-C, training.interrupt), the
+    loop checkpoints the steps done so far and returns with status "interrupted".
     """
     device = data.train_x.device
     state = resume_from or LoopState(Outcome(), torch.zeros((), device=device))
@@ -150,6 +154,13 @@ def train(
         record({"step": 0, **evaluation(0)})
     tic = time.perf_counter()
     for step in range(outcome.steps + 1, settings.steps + 1):
+        if should_stop():
+            outcome.train_seconds += time.perf_counter() - tic
+            outcome.steps = step - 1
+            if checkpoint is not None:
+                checkpoint(state)  # before the status changes: a resumed run goes on as "completed"
+            outcome.status = "interrupted"
+            break
         index = order.indices(step - 1)
         x = data.train_x.index_select(0, index)
         y = data.train_y.index_select(0, index)

@@ -17,7 +17,7 @@ import numpy as np
 
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
-STATUSES = ("completed", "diverged", "failed")
+STATUSES = ("completed", "diverged", "failed", "interrupted")
 
 
 def to_json_value(value: Any) -> Any:

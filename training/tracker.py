@@ -8,7 +8,8 @@ What a wandb dashboard gets from a run (the README's "wandb dashboards" says how
   the experiment (or `default`) for a single run. job_type: the experiment (or `train`).
 - name: the run's own settings, e.g. `bn=none,lr_mult=5,seed=1` (no experiment, no plumbing).
 - tags: `bn=before`, `data=fashion_mnist`, `act=sigmoid`, `model=mlp`, `exp=fig1_mnist`, and
-  `failed` or `diverged` when the run ended so (failed runs also exit with code 1).
+  `failed` or `diverged` when the run ended so (failed runs also exit with code 1, interrupted
+  ones with 130: their summary's status says `interrupted`).
 - summary: test/acc as its best (max) and last value, losses as min and last, and the run's
   status, best/final test accuracy, steps, train_s, steps_per_s, diverged_step.
 - histograms: 1-D numpy arrays in a logged metrics dict (keys `.../hist`) become wandb.Histogram.
@@ -38,6 +39,9 @@ METRIC_SUMMARIES = {
     "test/loss": "min,last",
     "train/loss": "min,last",
 }
+
+# The wandb run's exit code by the run's status (0 for the others: a divergence is a result).
+EXIT_CODES = {"failed": 1, "interrupted": 130}
 
 # summary.json keys copied into the wandb run's summary at the end.
 SUMMARY_KEYS = (
@@ -98,13 +102,14 @@ class WandbTracker:
 
     def finish(self, summary: dict[str, Any]) -> None:
         """Put the run's outcome into the wandb summary, tag a failed or diverged run, close the
-        run (exit code 1 when it failed) and say where it was written."""
+        run (exit code 1 when it failed, 130 when Ctrl-C stopped it) and say where it was written.
+        An interrupted run is not tagged: resumed, it goes on in the same wandb run."""
         status = summary.get("status")
         self.summarize({key: summary[key] for key in SUMMARY_KEYS if key in summary})
         if status in ("failed", "diverged"):
             self._guarded(setattr, self.run, "tags", (*self.run.tags, status))
         try:
-            self.run.finish(exit_code=1 if status == "failed" else 0)
+            self.run.finish(exit_code=EXIT_CODES.get(status, 0))
         except Exception as error:
             log.warning("wandb did not finish cleanly (%s); the local record is complete", error)
             return

@@ -107,3 +107,15 @@ def arm_matches(run, arm: Arm) -> bool:
         if value is None or not any(same_value(value, v) for v in split_values(values)):
             return False
     return True
+
+
+def claim_runs(claim, runs_in) -> list:
+    """The runs a claim reads: those of each arm's experiment folder that match the arm, each once, in
+    folder order. `runs_in(experiment)` gives the runs of one experiment folder."""
+    chosen, seen = [], set()
+    for arm in claim.arms:
+        for run in runs_in(arm.experiment):
+            if run.path not in seen and arm_matches(run, arm):
+                seen.add(run.path)
+                chosen.append(run)
+    return chosen

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis import verdicts as rules
+from analysis.arms import claim_runs
 from analysis.claims import CLAIMS, Claim
 from analysis.figures import FIGURES
 from analysis.runs import Run
 from analysis.stats import CONFIDENCE
 from analysis.tables import load_all
-from analysis.verdicts import VERDICTS, Verdict, format_number
+from analysis.verdicts import VERDICTS, Verdict, deciding_parts, format_number
 
 REPORT_FILE = "REPORT.md"
 FIGURES_DIR = "figures"
@@ -67,23 +68,46 @@ def read_log(folder: Path) -> tuple[dict[str, dict], list[str]]:
 
 
 def evaluate(folder: Path, figures: Path | None = None, progress=lambda line: None) -> list[ClaimResult]:
-    """Every claim's verdict from the runs under `folder`; its figures go into `figures` (None: no figures)."""
+    """Every claim's verdict from the runs its arms name under `folder` (analysis/arms.py); its figures go
+    into `figures` (None: no figures)."""
     runs_by_experiment: dict[str, list[Run]] = {}
+
+    def runs_in(experiment: str) -> list[Run]:
+        if experiment not in runs_by_experiment:
+            where = folder / experiment
+            runs_by_experiment[experiment] = load_all(where) if where.is_dir() else []
+        return runs_by_experiment[experiment]
+
     results = []
     for claim in CLAIMS:
-        if claim.experiment not in runs_by_experiment:
-            where = folder / claim.experiment
-            runs_by_experiment[claim.experiment] = load_all(where) if where.is_dir() else []
-        runs = runs_by_experiment[claim.experiment]
+        runs = claim_runs(claim, runs_in)
         if not runs:
             results.append(ClaimResult(claim, None, [], []))
-            progress(f"{claim.id}: {NOT_RUN} (no runs in {claim.experiment}/)")
+            progress(f"{claim.id}: {NOT_RUN} (no runs of its arms in {', '.join(claim.experiments)}/)")
             continue
         verdict = VERDICTS[claim.id](runs)
-        paths = FIGURES[claim.id](runs, figures) if figures is not None else []
+        paths = draw_figures(claim.id, runs, figures, progress) if figures is not None else []
         results.append(ClaimResult(claim, verdict, runs, paths))
         progress(f"{claim.id}: {verdict.verdict} ({len(runs)} runs, {len(paths)} figures)")
     return results
+
+
+def draw_figures(claim_id: str, runs: list[Run], figures: Path, progress) -> list[Path]:
+    """The claim's figures; one that cannot be drawn is reported and left out, not allowed to stop the report."""
+    try:
+        return FIGURES[claim_id](runs, figures)
+    except Exception as error:  # noqa: BLE001 - a figure is never worth losing the report over
+        progress(f"{claim_id}: a figure could not be drawn ({type(error).__name__}: {error}); left out")
+        return []
+
+
+def shared_runs(results: list[ClaimResult]) -> dict[str, dict[str, int]]:
+    """Per claim, the other claims it shares runs with and how many."""
+    paths = {r.claim.id: {run.path for run in r.runs} for r in results}
+    return {
+        claim: {other: len(mine & theirs) for other, theirs in paths.items() if other != claim and mine & theirs}
+        for claim, mine in paths.items()
+    }
 
 
 def _cell(text: str) -> str:
@@ -92,7 +116,7 @@ def _cell(text: str) -> str:
 
 def verdict_table(results: list[ClaimResult]) -> list[str]:
     lines = [
-        "| claim | verdict | key numbers: mean [95% interval] (n) | seeds | data | steps | the source's number |",
+        "| claim | verdict | decided by: difference [95% interval] | seeds | data | steps | the source's number |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
@@ -101,8 +125,9 @@ def verdict_table(results: list[ClaimResult]) -> list[str]:
         if v is None:
             lines.append(f"| {r.claim.id} {_cell(r.claim.text)} | **{NOT_RUN}** | - | - | - | - | {_cell(source)} |")
             continue
+        settle = f" (about {v.seeds_needed} seeds per arm would settle it)" if v.seeds_needed else ""
         lines.append(
-            f"| {r.claim.id} {_cell(r.claim.text)} | **{v.verdict}** | {_cell(v.key_numbers() or '-')} | "
+            f"| {r.claim.id} {_cell(r.claim.text)} | **{v.verdict}**{settle} | {_cell(v.key_numbers() or '-')} | "
             f"{v.seeds} | {_cell(v.dataset)} | {v.steps if v.steps is not None else '-'} | {_cell(source)} |"
         )
     return lines
@@ -126,12 +151,13 @@ def status_counts(runs: list[Run]) -> str:
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
-def claim_section(r: ClaimResult, folder: Path) -> list[str]:
+def claim_section(r: ClaimResult, folder: Path, shared: dict[str, int]) -> list[str]:
     claim = r.claim
+    arms = "; ".join(f"`{arm.describe()}` ({claim.seeds_of(arm)} seeds)" for arm in claim.arms)
     lines = [
         f"## {claim.id} `{claim.slug}`: {claim.text}",
         "",
-        f"Source: {claim.source}. Experiment: `{claim.experiment}`.",
+        f"Source: {claim.source}. Arms: {arms}.",
         "",
         f"Rule: {claim.rule}.",
     ]
@@ -139,13 +165,18 @@ def claim_section(r: ClaimResult, folder: Path) -> list[str]:
         lines += ["", f"The source's number: {claim.source_number}."]
     lines.append("")
     if r.verdict is None:
-        return lines + [f"**{NOT_RUN}**: no runs under `{claim.experiment}/`.", ""]
+        return lines + [f"**{NOT_RUN}**: no runs of its arms under {', '.join(f'`{e}/`' for e in claim.experiments)}.", ""]
     v = r.verdict
+    lines += [f"**Verdict: {v.verdict}.** {v.explanation}", ""]
+    if v.decision is not None:
+        lines += ["Decided by (95% intervals):", ""] + [f"- {leaf.line()}" for leaf in deciding_parts(v.decision)] + [""]
+    if v.secondary:
+        lines += ["Also measured (shown, not deciding):", ""] + [f"- {s.line()}" for s in v.secondary] + [""]
+    where = ", ".join(f"`{e}/`" for e in claim.experiments)
+    sharing = ", ".join(f"{other} ({n})" for other, n in sorted(shared.items(), key=lambda kv: claim_order(kv[0])))
     lines += [
-        f"**Verdict: {v.verdict}.** {v.explanation}",
-        "",
-        f"Runs: {len(r.runs)} in `{claim.experiment}/` ({status_counts(r.runs)}); data: {v.dataset}; "
-        f"steps: {v.steps if v.steps is not None else 'n/a'}.",
+        f"Runs: {len(r.runs)} in {where} ({status_counts(r.runs)})"
+        + (f"; shared with {sharing}" if sharing else "") + f"; data: {v.dataset}; steps: {v.steps if v.steps is not None else 'n/a'}.",
         "",
     ]
     lines += number_lines(v.numbers) + [""]
@@ -155,55 +186,85 @@ def claim_section(r: ClaimResult, folder: Path) -> list[str]:
     return lines
 
 
+def claim_order(claim_id: str) -> int:
+    return [c.id for c in CLAIMS].index(claim_id)
+
+
 def method_section() -> list[str]:
     r = rules
     text = f"""## How the numbers are made
 
 - Every number comes from the run records in this folder; `analysis/verdicts.py` applies the rules
-  of `docs/claims.md` to them (one function per claim; its docstring says exactly how).
-- Mean over seeds with a {CONFIDENCE:.0%} Student-t interval: mean ± t(0.975, n-1) · s / sqrt(n), s the
-  sample standard deviation. One seed gives no interval. "Intervals apart": one lies wholly above the other.
-- A comparison over seeds needs at least {r.MIN_SEEDS} finished runs per arm, else it is inconclusive. It holds
-  when the intervals separate in the claimed direction and fails when they separate the other way (or,
-  where the rule asks for a mean above, when it is not above); overlapping intervals are inconclusive.
-- Diverged runs (non-finite loss) have no final accuracy: they are left out of means and counted, and a
-  diverged run in an arm that must train makes the claim not hold.
-- Chance is 1 / classes; at chance: within {r.NEAR_CHANCE:g}; well above chance: at least {r.WELL_ABOVE_CHANCE:g} above.
-  Fig. 1's learning rate is lr_mult=1; an arm's tuned lr_mult is the one with the best mean final test
-  accuracy (settings with a diverged run are not candidates).
-- Steps to a target: the first evaluation at which the mean curve over seeds reaches it; per run the
-  same, and runs that never reach it are counted as such.
+  of `docs/claims.md` to them, written in the vocabulary of `analysis/rules.py`.
+- A claim reads the runs its arms name (`analysis/claims.py`). A run that several claims need is trained
+  once, with every probe they need, and each claim reads it: such runs are one piece of evidence, shown
+  under each claim as "shared with".
+- Each comparison is decided on the difference between two arms with its {CONFIDENCE:.0%} interval, never on
+  whether two intervals overlap: Welch's interval (unequal variances) between arms, or the one-sample
+  t interval of per-seed differences where the rule pairs runs by seed (runs of one seed see the same
+  batches in the same order), or of one arm against a constant (chance, a threshold). "Higher" holds when
+  the interval lies above 0 (or above the rule's margin), does not hold when it lies below, and is
+  inconclusive otherwise. A tie is claimed only by an equivalence test: two one-sided tests at 5%, i.e. the
+  90% interval within the rule's margin. Intervals assume the seeds' values are roughly normal; with 5-10
+  seeds that is an approximation. A mean's own interval is mean ± t(0.975, n-1) · s / sqrt(n).
+- Each claim has one primary decision. Where it needs several comparisons to all go its way (an
+  intersection-union test), each is tested at 5% and the conjunction is too, so no correction for
+  multiplicity is needed; comparisons shown as "also measured" are descriptive and do not change the verdict.
+- An inconclusive comparison says about how many seeds per arm would settle it: the n at which a test at
+  5% finds the observed difference (beyond the margin) 80% of the time, at the observed spread (normal
+  approximation, plus one seed).
+- Effect sizes: accuracy differences in accuracy units (0.010 = one point); steps to a target counted per
+  run at the first evaluation at or above it, and compared as the ratio BN / baseline for runs of the
+  same seed (geometric mean over seeds, interval on the log scale). A run that never reaches its target
+  counts as reaching it one evaluation after its end, so it is counted, not dropped. "Trains faster" and
+  "ends higher" are separate questions.
+- Runs that failed or never finished are left out; diverged runs (non-finite loss) have no final accuracy:
+  they are counted, and a diverged run in an arm that must train makes that part not hold.
+- Chance is 1 / classes; "at chance": within ±{r.NEAR_CHANCE:g} (equivalence); "well above chance": more than
+  {r.WELL_ABOVE_CHANCE:g} above it. Fig. 1's learning rate is lr_mult=1; an arm's tuned lr_mult is the one with the
+  best mean final test accuracy (settings with a diverged run are not candidates).
 - C2's drift score, per tracked unit of the last hidden layer: over the evaluations after the first 10%
   of training, the range (max - min) of each of the 15/50/85th percentiles of the sigmoid's input,
-  divided by the mean 15-85 spread, averaged over the three percentiles, then over units and seeds.
-- Tolerances: identities with eps = 0 (exact in arithmetic) {r.IDENTITY_TOL:g}, accuracy range
-  over init scales {r.VARIES_LITTLE:g} (C5); bias effects {r.FLOAT_TOL:g} (C8); predictions {r.PREDICTION_TOL:g}
-  and accuracy {r.ACCURACY_TOL:g} across test batches, ema vs population {r.SMALL_MARGIN:g}, small-batch loss
-  {r.DEGRADES:g} (C7); output change after inserting BN {r.OUTPUT_TOL:g}, accuracy kept within {r.KEEPS:g} (C11);
-  no-BN far behind: {r.FAR_BEHIND:g} (C13); noisy BN "about as well as" BN: at most {r.ABOUT_AS_WELL:g} below it
-  (C14); "far above chance": at least {r.FAR_ABOVE_CHANCE:g} above it (C18).
+  divided by the mean 15-85 spread, averaged over the three percentiles, then over units.
+- Margins and tolerances: placements tie within ±{r.TIE:g} (C6); noisy BN "about as well as" BN: not more than
+  {r.ABOUT_AS_WELL:g} below it (C14); BN's internal covariate shift "similar or larger": ||G - G'|| at least
+  {r.SIMILAR_SHIFT:g}x the baseline's and cos(G, G') at most {r.SIMILAR_COS:g} above it (C15); no-BN "far behind":
+  more than {r.FAR_BEHIND:g} (C13); "far above chance": more than {r.FAR_ABOVE_CHANCE:g} above it (C18). Single-run checks:
+  identities with eps = 0 {r.IDENTITY_TOL:g}, accuracy range over init scales {r.VARIES_LITTLE:g} (C5); bias effects
+  {r.FLOAT_TOL:g} (C8); predictions {r.PREDICTION_TOL:g} and accuracy {r.ACCURACY_TOL:g} across test batches, ema vs
+  population {r.SMALL_MARGIN:g}, small-batch loss {r.DEGRADES:g} (C7); output change after inserting BN
+  {r.OUTPUT_TOL:g}, accuracy kept within {r.KEEPS:g} (C11).
 - C15 and C16 average each probe value over the probed evaluations after step 0, then over layers (C15),
   per run. C17 pairs runs by seed: BN's lead over the unnormalized net at the smallest batch size minus
-  its lead at the largest; below 0 with its interval means BN weakens as the batch shrinks.
+  its lead at the largest.
 """
     return text.splitlines() + [""]
 
 
+def runs_by_experiment(results: list[ClaimResult]) -> dict[str, list[Run]]:
+    """Every run the claims read, once, by the experiment folder it lies in."""
+    out: dict[str, dict] = {}
+    for r in results:
+        for run in r.runs:
+            out.setdefault(run.path.parent.name, {})[run.path] = run
+    return {experiment: list(runs.values()) for experiment, runs in out.items()}
+
+
 def runs_section(results: list[ClaimResult], folder: Path) -> list[str]:
     log, problems = read_log(folder)
-    experiments = sorted({r.claim.experiment for r in results if r.runs} | set(log))
+    by_experiment = runs_by_experiment(results)
+    experiments = sorted(set(by_experiment) | set(log))
     lines = ["## The runs: commands, time, code", ""]
     if not log:
         lines += [f"No `{LOG_FILE}` in this folder: the commands and the time the sweeps took are unknown.", ""]
     lines += [
-        "| experiment | runs | jobs' own time (sum of wall_s) | last command | jobs (already complete) | sweep wall time "
+        "| experiment | runs read | jobs' own time (sum of wall_s) | last command | jobs (already complete) | sweep wall time "
         "| return code | launcher | finished at |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     total = 0.0
-    runs_by_experiment = {r.claim.experiment: r.runs for r in results}
     for experiment in experiments:
-        runs = runs_by_experiment.get(experiment, [])
+        runs = by_experiment.get(experiment, [])
         own = sum(r.summary["wall_s"] for r in runs if isinstance(r.summary.get("wall_s"), (int, float)))
         entry = log.get(experiment)
         if entry is None:
@@ -222,7 +283,7 @@ def runs_section(results: list[ClaimResult], folder: Path) -> list[str]:
         lines += [f"Total wall time of the logged sweeps: {_duration(total)}.", ""]
     lines += [f"- {p}" for p in problems] + ([""] if problems else [])
     versions: dict[str, int] = {}
-    for run in {id(r): r for res in results for r in res.runs}.values():
+    for run in (run for runs in by_experiment.values() for run in runs):
         version = str(run.summary.get("git") or "unknown")
         versions[version] = versions.get(version, 0) + 1
     lines += ["Code version(s) of the runs (`git` in summary.json; `-dirty`: uncommitted changes):", ""]
@@ -267,8 +328,9 @@ def render(results: list[ClaimResult], folder: Path) -> str:
     if not_run:
         lines += [f"Not run: {', '.join(not_run)}.", ""]
     lines += method_section()
+    shared = shared_runs(results)
     for r in results:
-        lines += claim_section(r, folder)
+        lines += claim_section(r, folder, shared.get(r.claim.id, {}))
     lines += runs_section(results, folder)
     return "\n".join(lines).rstrip("\n") + "\n"
 

@@ -1,22 +1,24 @@
-"""One verdict per claim, computed from the runs of its experiment (rules: docs/claims.md).
+"""One verdict per claim, computed from the runs its arms name (rules: docs/claims.md).
 
-Each `verdict_cN(runs)` takes the runs of the claim's experiment (analysis.tables.load_all of
-`<results>/<experiment>`) and returns a `Verdict`: "holds", "does not hold" or "inconclusive", the
-numbers it rests on and one sentence saying why. How the catalogue's words become numbers:
+Each `verdict_cN(runs)` takes the claim's runs (analysis/arms.py finds them in a results folder) and
+returns a `Verdict`: "holds", "does not hold" or "inconclusive", the comparison that decided it, the
+numbers it rests on and one sentence saying why. Rules are written in the vocabulary of
+analysis/rules.py: arms picked by their settings, comparisons decided on the difference between arms
+with its 95% interval (Welch, or paired by seed where the rule says so), ties only by an equivalence
+test against a stated margin, and conjunctions that hold when every part does. How the catalogue's
+words become numbers:
 
-- Means over seeds come with 95% Student-t intervals (analysis.stats). "Intervals apart" means the
-  lower end of one is above the upper end of the other. A comparison over seeds needs at least
-  MIN_SEEDS finished runs per arm, else it is inconclusive ("too few runs"). It holds when the intervals
-  separate in the claimed direction, fails when they separate the other way (or, where the rule asks
-  for a mean above, C1, when it is not), and is inconclusive when they overlap.
-- Runs that failed or never finished are left out and counted. Diverged runs count as diverged: their
-  final accuracy is not a number, so they are left out of means and named in the verdict; a diverged
-  run in an arm that the rule says must train makes the claim not hold.
-- "Chance" is 1 / number of classes; "at chance" is within NEAR_CHANCE of it; "trains well above
-  chance" is a mean final accuracy at least WELL_ABOVE_CHANCE above it.
+- Runs that failed or never finished are left out. Diverged runs have no final accuracy: they are left
+  out of means and named; a diverged run in an arm that the rule says must train makes the claim not hold.
+- "Chance" is 1 / number of classes; "at chance" is within NEAR_CHANCE of it (an equivalence test);
+  "trains well above chance" is a final accuracy more than WELL_ABOVE_CHANCE above it.
 - The learning rate of Fig. 1 is `optim.lr_mult=1`; an arm's tuned setting is the lr_mult of its grid
   with the best mean final test accuracy (settings where a run diverged are not candidates, unless all
   have one).
+- Steps to a target are counted per run, at the first evaluation at or above it; a run that never gets
+  there counts as one evaluation after its end. Step ratios pair runs by seed.
+- C5, C7, C8, C11 and C12 check identities and tolerances of single runs, not differences between
+  arms: their rules stay hand-written below.
 """
 
 from __future__ import annotations
@@ -28,16 +30,30 @@ from typing import Any, Callable
 
 import numpy as np
 
+from analysis.rules import (
+    DOES_NOT_HOLD,
+    EQUAL,
+    HIGHER,
+    HOLDS,
+    INCONCLUSIVE,
+    LOWER,
+    Comparison,
+    Result,
+    all_of,
+    any_of,
+    condition,
+    decide,
+    judge,
+    steps_ratio,
+    values_by_seed,
+)
 from analysis.runs import Run
-from analysis.stats import PERCENTILES, Estimate, drift_score, mean_interval, steps_to_target
+from analysis.stats import PERCENTILES, Estimate, drift_score, mean_interval, one_sample, steps_to_target
 from analysis.tables import metric_series
 
-HOLDS, DOES_NOT_HOLD, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
-
-MIN_SEEDS = 2
 NEAR_CHANCE = 0.02  # C4: "within 2 points of 1/classes"; also C13's "near chance"
 WELL_ABOVE_CHANCE = 0.10
-FAR_BEHIND = 0.10  # C13: BN ahead of no-BN by at least this much, intervals apart
+FAR_BEHIND = 0.10  # C13: BN ahead of no-BN by more than this
 EARLY_FRACTION = 0.1  # C1/C2: "after the first 10% of training"
 SHRINK_ORDERS = 2.0  # C4: last/first hidden layer scale at init below 10^-2
 IDENTITY_TOL = 1e-9  # C5: the identities with eps = 0 (exact in arithmetic), computed in float64
@@ -51,6 +67,9 @@ DEGRADES = 0.02  # C7: batch statistics at small batches lose at least this much
 KEEPS = 0.005  # C11: fine-tuning "keeps" accuracy if it loses at most this much
 ABOUT_AS_WELL = 0.02  # C14: noisy BN "about as well as" BN: at most this far below it
 FAR_ABOVE_CHANCE = 0.25  # C18: "far above chance"
+TIE = 0.005  # C6: before and after "tie" when their final accuracies are within this (equivalence test)
+SIMILAR_SHIFT = 0.9  # C15: BN's ||G - G'|| "similar or larger": at least this fraction of the baseline's
+SIMILAR_COS = 0.05  # C15: BN's cos(G, G') "similar or smaller": at most this much above the baseline's
 
 
 @dataclass
@@ -63,13 +82,31 @@ class Verdict:
     seeds: int = 0  # fewest finished runs in any arm the rule compares
     dataset: str = "n/a"
     steps: int | str | None = None  # one number, or "fewest-most" where the runs differ
+    decision: Result | None = None  # the primary comparison (or combination) that decided it
+    secondary: list[Result] = field(default_factory=list)  # shown, not deciding
 
     def key_numbers(self) -> str:
-        return "; ".join(f"{name} {format_number(self.numbers[name])}" for name in self.key if name in self.numbers)
+        """The verdict table's cell: each comparison that decided it (and any condition that failed), then
+        the rule's own key numbers."""
+        leaves = deciding_parts(self.decision) if self.decision else []
+        parts = [leaf.line(seeds=False) for leaf in leaves if leaf.is_comparison or leaf.outcome != HOLDS]
+        parts += [f"{name} {format_number(self.numbers[name])}" for name in self.key if name in self.numbers]
+        return "; ".join(parts)
+
+    @property
+    def seeds_needed(self) -> int | None:
+        return self.decision.seeds_needed if self.decision and self.verdict == INCONCLUSIVE else None
+
+
+def deciding_parts(result: Result) -> list[Result]:
+    """The comparisons a decision rests on: a combination's parts (recursively), or the result itself."""
+    if not result.parts:
+        return [result]
+    return [leaf for part in result.parts for leaf in deciding_parts(part)]
 
 
 def format_number(value) -> str:
-    if isinstance(value, Estimate):
+    if isinstance(value, (Estimate,)) or hasattr(value, "format"):
         return value.format()
     if isinstance(value, bool) or value is None:
         return str(value).lower() if value is not None else "n/a"
@@ -92,10 +129,12 @@ def cfg(run: Run, key: str, default=None):
 
 
 def select(runs: list[Run], **settings) -> list[Run]:
-    """Runs whose config matches: select(runs, bn__placement="none", optim__lr_mult=1)."""
+    """Runs whose config matches: select(runs, bn__placement="none", optim__lr_mult=1); experiment= picks
+    the runs of one experiment (its folder)."""
 
     def matches(run):
-        return all(_same(cfg(run, k.replace("__", ".")), v) for k, v in settings.items())
+        return all(_same(run.path.parent.name if k == "experiment" else cfg(run, k.replace("__", ".")), v)
+                   for k, v in settings.items())
 
     return [run for run in runs if matches(run)]
 
@@ -151,8 +190,42 @@ def verdict(
     return Verdict(claim, outcome, explanation, numbers, key, seeds, dataset, steps)
 
 
+def decided(claim: str, decision: Result, runs: list[Run], numbers: dict, key: list[str] = (),
+            secondary: list[Result] = (), note: str = "") -> Verdict:
+    """The verdict a rule's decision gives: its outcome, a sentence from its parts, and the fewest runs
+    per arm behind them."""
+    leaves = deciding_parts(decision)
+    ns = [n for leaf in leaves if leaf.difference for n in (leaf.difference.a_n, leaf.difference.b_n) if n]
+    explanation = capital(decision.outcome) + " " + "; ".join(leaf.line() for leaf in leaves) + "." + note
+    dataset, steps = describe(runs)
+    return Verdict(claim, decision.outcome, explanation, numbers, list(key), min(ns, default=0), dataset, steps,
+                   decision, list(secondary))
+
+
 def no_runs(claim: str, runs: list[Run], what: str) -> Verdict:
     return verdict(claim, INCONCLUSIVE, f"Inconclusive: {what}.", runs, {}, [], 0)
+
+
+def capital(text: str) -> str:
+    return text[0].upper() + text[1:] + ("" if text.endswith(".") else ":")
+
+
+def final_accuracy(run: Run) -> float | None:
+    """The run's final test accuracy (None when it diverged)."""
+    value = run.summary.get("final_test_acc")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def reaches(run: Run, target: float) -> int | None:
+    """The first evaluation step at which the run's test accuracy is at or above `target` (None: never)."""
+    return steps_to_target(metric_series(run, "test/acc"), target)
+
+
+def trains(label: str, runs: list[Run]) -> Result:
+    """The condition "no run of this arm diverged"."""
+    bad = diverged(runs)
+    return condition(f"{label} trains", not bad and bool(finished(runs)),
+                     f"{len(bad)} of {len(finished(runs))} runs diverged" if bad else f"{len(finished(runs))} runs, none diverged")
 
 
 def mean_curve(runs: list[Run], metric: str = "test/acc") -> list[tuple[int, float]]:
@@ -178,48 +251,6 @@ def hidden_layers(run: Run, pattern: str) -> list[str]:
 # --- C1, C2: Fig. 1 ---------------------------------------------------------------------------
 
 
-def compare_convergence(bn: list[Run], base: list[Run]) -> dict:
-    """The C1 rule on two arms: end, every eval after the first 10%, steps BN needs for the baseline's final."""
-    bn_final, base_final = final_acc(bn), final_acc(base)
-    total = max((planned_steps(r) or 0) for r in bn + base)
-    bn_curve, base_curve = dict(mean_curve(finished(bn))), dict(mean_curve(finished(base)))
-    late = [s for s in sorted(set(bn_curve) & set(base_curve)) if s > EARLY_FRACTION * total]
-    behind = [s for s in late if not bn_curve[s] > base_curve[s]]
-    reach = steps_to_target(sorted(bn_curve.items()), base_final.mean) if base_final.mean is not None else None
-    seeds = min(bn_final.n, base_final.n)
-    if len(finished(bn)) == 0 or len(finished(base)) == 0:
-        outcome, why = INCONCLUSIVE, "an arm has no finished runs"
-    elif diverged(bn):
-        outcome, why = DOES_NOT_HOLD, f"{len(diverged(bn))} BN run(s) diverged"
-    elif seeds < MIN_SEEDS:
-        outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm, need {MIN_SEEDS})"
-    elif not bn_final.mean > base_final.mean:
-        outcome, why = DOES_NOT_HOLD, "BN ends no higher than the baseline"
-    elif behind:
-        outcome, why = (
-            DOES_NOT_HOLD,
-            f"BN's mean is not above the baseline's at {len(behind)} eval(s) after the first 10% "
-            f"(first at step {behind[0]})",
-        )
-    elif not bn_final.apart_above(base_final):
-        outcome, why = INCONCLUSIVE, "BN ends higher but the 95% intervals overlap"
-    else:
-        outcome, why = (
-            HOLDS,
-            "BN is above at every eval after the first 10% and its final interval is above the baseline's",
-        )
-    return {
-        "outcome": outcome,
-        "why": why,
-        "bn_final": bn_final,
-        "base_final": base_final,
-        "steps_to_baseline_final": reach,
-        "evals_behind": len(behind),
-        "seeds": seeds,
-        "base_diverged": len(diverged(base)),
-    }
-
-
 def best_lr_mult(runs: list[Run]) -> float | None:
     """The lr_mult with the best mean final test accuracy. Settings with a diverged run are not candidates
     unless every setting has one."""
@@ -240,46 +271,84 @@ def tuned(arm: list[Run]) -> tuple[list[Run], float | None]:
     return (select(arm, optim__lr_mult=best), best) if best is not None else (arm, None)
 
 
+def fixed_targets(base_final: float | None) -> list[float]:
+    """Round accuracy levels below the baseline's mean final accuracy (floor to 0.05, and 0.05 under it):
+    targets both arms can reach, for steps-to-target at fixed levels."""
+    if base_final is None:
+        return []
+    top = math.floor(base_final * 20) / 20
+    return [round(top - 0.05, 2), round(top, 2)] if top - 0.05 > 0 else [round(top, 2)]
+
+
+def evals_ahead(bn: list[Run], base: list[Run]) -> tuple[int, int]:
+    """At how many of the evaluations after the first 10% of training BN's mean curve is above the baseline's."""
+    total = max((planned_steps(r) or 0) for r in bn + base)
+    bn_curve, base_curve = dict(mean_curve(finished(bn))), dict(mean_curve(finished(base)))
+    late = [s for s in sorted(set(bn_curve) & set(base_curve)) if s > EARLY_FRACTION * total]
+    return sum(bn_curve[s] > base_curve[s] for s in late), len(late)
+
+
+def convergence(bn: list[Run], base: list[Run], names: tuple[str, str] = ("BN", "no BN")) -> Result:
+    """C1's two questions of two arms, each decided on its own: does `bn` train faster (steps to the
+    baseline run's final accuracy, paired by seed, ratio below 1) and end higher (final test accuracy,
+    Welch)? And must every `bn` run train. The claim is their conjunction."""
+    a, b = names
+    faster = steps_ratio(f"{a} trains faster (steps to the {b} run's final accuracy, same seed, {a} / {b})",
+                         bn, base, final_accuracy, reaches)
+    higher = decide(Comparison(f"{a} ends higher (final test accuracy, {a} - {b})", final_accuracy,
+                               "final test accuracy", HIGHER), bn, base)
+    return all_of("BN trains faster and ends higher", [trains(a, bn), faster, higher])
+
+
+def target_ratios(bn: list[Run], base: list[Run], targets: list[float], names=("BN", "no BN")) -> list[Result]:
+    """Steps to fixed accuracy levels, BN / baseline per seed (secondary)."""
+    return [steps_ratio(f"steps to {t:.2f} test accuracy, {names[0]} / {names[1]}", bn, base,
+                        lambda run, t=t: t, reaches) for t in targets]
+
+
 def verdict_c1(runs: list[Run]) -> Verdict:
-    """C1: BN above the baseline at the end (intervals apart) and at every eval after the first 10% of training
-    (steps > 0.1 x train.steps), at the Fig. 1 learning rate (lr_mult=1); the same comparison with each arm at its
-    tuned lr_mult."""
-    bn, base = select(runs, bn__placement="before"), select(runs, bn__placement="none")
-    fig1_bn, fig1_base = select(bn, optim__lr_mult=1), select(base, optim__lr_mult=1)
-    if not fig1_bn or not fig1_base:
-        return no_runs("C1", runs, "no runs with and without BN at lr_mult=1")
-    main = compare_convergence(fig1_bn, fig1_base)
-    numbers = {
-        "BN final acc": main["bn_final"],
-        "no-BN final acc": main["base_final"],
-        "steps BN needs for the no-BN final acc": main["steps_to_baseline_final"],
-        "no-BN runs diverged": main["base_diverged"],
+    """C1, at the Fig. 1 learning rate (lr_mult=1), two parts with their own verdicts and a stated
+    combination: BN "trains faster" (steps to the same seed's no-BN final accuracy, BN / no-BN, paired by
+    seed: the interval of the ratio below 1) and "ends higher" (final test accuracy, BN - no-BN, Welch:
+    the interval above 0); every BN run must train. C1 holds when both parts hold, does not hold when
+    either does not (or a BN run diverges), and is inconclusive otherwise. Secondary: steps to fixed
+    targets, BN's lead along the curve, and the same two parts with each arm at its tuned lr_mult."""
+    bn_all, base_all = select(runs, bn__placement="before"), select(runs, bn__placement="none")
+    bn, base = select(bn_all, optim__lr_mult=1), select(base_all, optim__lr_mult=1)
+    if not finished(bn) or not finished(base):
+        return no_runs("C1", runs, "no finished runs with and without BN at lr_mult=1")
+    decision = convergence(bn, base)
+    base_final = final_acc(base)
+    secondary = target_ratios(bn, base, fixed_targets(base_final.mean))
+    ahead, late = evals_ahead(bn, base)
+    numbers: dict[str, Any] = {
+        "BN final acc": final_acc(bn),
+        "no-BN final acc": base_final,
+        "BN above no-BN (mean curves), evaluations after the first 10%": f"{ahead} of {late}",
+        "steps to the same seed's no-BN final acc, BN / no-BN, per seed": per_seed_steps(bn, base),
+        "no-BN runs diverged": len(diverged(base)),
     }
-    explanation = f"At lr_mult=1: {main['why']}."
-    bn_mult, base_mult = best_lr_mult(bn), best_lr_mult(base)
-    if bn_mult is not None and base_mult is not None:
-        tuned = compare_convergence(select(bn, optim__lr_mult=bn_mult), select(base, optim__lr_mult=base_mult))
-        numbers.update(
-            {
-                "tuned lr_mult (BN, no-BN)": f"x{bn_mult:g}, x{base_mult:g}",
-                "tuned BN final acc": tuned["bn_final"],
-                "tuned no-BN final acc": tuned["base_final"],
-                "steps tuned BN needs for the tuned no-BN final acc": tuned["steps_to_baseline_final"],
-                "against the tuned baseline": tuned["outcome"],
-            }
-        )
-        explanation += (
-            f" Each arm at its tuned lr (BN x{bn_mult:g}, no-BN x{base_mult:g}): {tuned['outcome']} ({tuned['why']})."
-        )
-    return verdict(
-        "C1",
-        main["outcome"],
-        explanation,
-        fig1_bn + fig1_base,
-        numbers,
-        ["BN final acc", "no-BN final acc", "steps BN needs for the no-BN final acc", "against the tuned baseline"],
-        main["seeds"],
-    )
+    bn_mult, base_mult = best_lr_mult(bn_all), best_lr_mult(base_all)
+    if bn_mult is not None and base_mult is not None and (bn_mult, base_mult) != (1, 1):
+        tuned_bn, tuned_base = select(bn_all, optim__lr_mult=bn_mult), select(base_all, optim__lr_mult=base_mult)
+        against_tuned = convergence(tuned_bn, tuned_base, (f"BN x{bn_mult:g}", f"no BN x{base_mult:g}"))
+        secondary += deciding_parts(against_tuned)[1:]
+        numbers["tuned lr_mult (BN, no-BN)"] = f"x{bn_mult:g}, x{base_mult:g}"
+        numbers["against the tuned baseline"] = against_tuned.outcome
+    return decided("C1", decision, bn + base, numbers, ["against the tuned baseline"], secondary)
+
+
+def per_seed_steps(bn: list[Run], base: list[Run]) -> dict[str, str]:
+    """seed -> "BN steps / no-BN steps" to the no-BN run's final accuracy ("never" for a run that never gets there)."""
+    base_by_seed = {r.summary.get("seed"): r for r in base if r.status == "completed"}
+    out = {}
+    for run in sorted(finished(bn), key=lambda r: str(r.summary.get("seed"))):
+        other = base_by_seed.get(run.summary.get("seed"))
+        if other is None or final_accuracy(other) is None:
+            continue
+        steps = [reaches(r, final_accuracy(other)) for r in (run, other)]
+        out[str(run.summary.get("seed"))] = " / ".join("never" if x is None else str(x) for x in steps)
+    return out
 
 
 def tracked_units(run: Run) -> dict[str, list[dict]]:
@@ -319,104 +388,51 @@ def unit_drift(run: Run) -> float | None:
 
 
 def verdict_c2(runs: list[Run]) -> Verdict:
-    """C2: the drift score of the last hidden layer's tracked units (see unit_drift) lower with BN,
-    averaged over units and seeds, at the Fig. 1 learning rate (lr_mult=1)."""
+    """C2, at the Fig. 1 learning rate (lr_mult=1): the drift score of the last hidden layer's tracked units
+    (see unit_drift) lower with BN: BN - no-BN, Welch, interval below 0."""
     bn = finished(select(runs, bn__placement="before", optim__lr_mult=1))
     base = finished(select(runs, bn__placement="none", optim__lr_mult=1))
-    bn_drift, base_drift = mean_interval(map(unit_drift, bn)), mean_interval(map(unit_drift, base))
-    numbers = {"BN drift": bn_drift, "no-BN drift": base_drift}
-    seeds = min(bn_drift.n, base_drift.n)
-    if seeds == 0:
-        return no_runs(
-            "C2", bn + base, "no runs with percentile probes (act/<layer>/p15..p85) in both arms at lr_mult=1"
-        )
-    if seeds < MIN_SEEDS:
-        outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
-    elif bn_drift.mean < base_drift.mean:
-        outcome, why = HOLDS, "the percentiles move less with BN"
-    else:
-        outcome, why = DOES_NOT_HOLD, "the percentiles move at least as much with BN"
-    return verdict(
-        "C2",
-        outcome,
-        f"Drift score {bn_drift.mean:.3f} with BN vs {base_drift.mean:.3f} without: {why}.",
-        bn + base,
-        numbers,
-        ["BN drift", "no-BN drift"],
-        seeds,
-    )
+    numbers = {"BN drift": mean_interval(map(unit_drift, bn)), "no-BN drift": mean_interval(map(unit_drift, base))}
+    if min(numbers["BN drift"].n, numbers["no-BN drift"].n) == 0:
+        return no_runs("C2", bn + base, "no runs with percentile probes (act/<layer>/p15..p85) in both arms at lr_mult=1")
+    drift = Comparison("BN's percentiles drift less (drift score, BN - no BN)", unit_drift, "drift score", LOWER)
+    return decided("C2", decide(drift, bn, base), bn + base, numbers, ["BN drift", "no-BN drift"])
 
 
 # --- C3: learning-rate multipliers ------------------------------------------------------------
 
 
 def verdict_c3(runs: list[Run]) -> Verdict:
-    """C3: target = the no-BN x1 mean final test accuracy. An arm's steps = the first eval at which its
-    mean curve reaches the target. Holds if BN x5 and x30 have no diverged run and need fewer steps than
-    no-BN x1 (ratio = no-BN x1 steps / BN steps, beside the paper's 14x), and no-BN x30 diverges (any
-    run) or ends below no-BN x1 with the intervals apart (below on average only: inconclusive)."""
+    """C3, three parts, all needed: (a) BN x5 reaches the same seed's no-BN x1 final accuracy in fewer steps
+    (BN x5 / no-BN x1, paired by seed: the interval of the ratio below 1; the paper's "14x" is 1/14);
+    (b) BN x5 and BN x30 train (no run diverges); (c) the unnormalized net at x30 diverges (any run) or
+    ends lower than at x1 (final test accuracy, Welch, interval below 0). Secondary: BN x30's ratio."""
     arms = {(p, m): select(runs, bn__placement=p, optim__lr_mult=m) for p in ("none", "before") for m in (1, 5, 30)}
-    if any(not finished(arm) for arm in arms.values()):
-        missing = [f"{'BN' if p == 'before' else 'no-BN'} x{m}" for (p, m), arm in arms.items() if not finished(arm)]
+    needed = [("none", 1), ("before", 5), ("before", 30), ("none", 30)]
+    missing = [f"{'BN' if p == 'before' else 'no-BN'} x{m}" for (p, m) in needed if not finished(arms[(p, m)])]
+    if missing:
         return no_runs("C3", runs, f"no finished runs for {', '.join(missing)}")
-    base = arms[("none", 1)]
-    target = final_acc(base)
-    if target.mean is None:
-        return no_runs("C3", runs, "the no-BN x1 runs have no final accuracy")
-    base_steps = steps_to_target(mean_curve(finished(base)), target.mean)
-    numbers: dict[str, Any] = {"target (no-BN x1 final acc)": target, "no-BN x1 steps": base_steps}
-    problems = []
-    for m in (5, 30):
-        arm = arms[("before", m)]
-        steps = steps_to_target(mean_curve(finished(arm)), target.mean)
-        per_run = [steps_to_target(metric_series(r, "test/acc"), target.mean) for r in finished(arm)]
-        numbers[f"BN x{m} final acc"] = final_acc(arm)
-        numbers[f"BN x{m} steps"] = steps
-        numbers[f"BN x{m} runs reaching the target"] = f"{sum(s is not None for s in per_run)}/{len(per_run)}"
-        numbers[f"BN x{m} step ratio"] = base_steps / steps if steps and base_steps else None
-        if diverged(arm):
-            problems.append(f"{len(diverged(arm))} BN x{m} run(s) diverged")
-        elif steps is None:
-            problems.append(f"BN x{m} never reaches the target")
-        elif not steps < base_steps:
-            problems.append(f"BN x{m} needs {steps} steps, not fewer than no-BN x1's {base_steps}")
-    x30 = arms[("none", 30)]
-    numbers["no-BN x30 diverged"] = f"{len(diverged(x30))}/{len(finished(x30))}"
-    numbers["no-BN x30 final acc"] = final_acc(x30)
-    x30_final = final_acc(x30)
-    x30_diverges, x30_worse = bool(diverged(x30)), target.apart_above(x30_final)
-    unclear = []
-    if not (x30_diverges or x30_worse):
-        if x30_final.mean is not None and x30_final.mean < target.mean:
-            unclear.append("no-BN x30 ends below no-BN x1 on average but the intervals overlap")
-        else:
-            problems.append("no-BN x30 neither diverges nor ends below no-BN x1")
-    seeds = min(len(finished(a)) for a in arms.values())
-    ratio = numbers["BN x5 step ratio"]
-    ratio_text = f"{ratio:.1f}x" if ratio else "n/a"
-    if problems:
-        outcome, why = DOES_NOT_HOLD, "; ".join(problems)
-    elif seeds < MIN_SEEDS:
-        outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
-    elif unclear:
-        outcome, why = INCONCLUSIVE, unclear[0]
-    else:
-        outcome, why = (
-            HOLDS,
-            f"BN x5 reaches no-BN x1's final accuracy in {ratio_text} fewer steps (paper: 14x), "
-            "BN x30 trains and no-BN x30 " + ("diverges" if x30_diverges else "ends lower, intervals apart"),
-        )
-    if abs(target.mean - chance(runs)) <= NEAR_CHANCE:
-        why += f"; note: no-BN x1 itself ends at chance ({target.mean:.3f}), so the step ratio says little"
-    return verdict(
-        "C3",
-        outcome,
-        why[0].upper() + why[1:] + ".",
-        runs,
-        numbers,
-        ["BN x5 step ratio", "BN x30 step ratio", "no-BN x30 diverged"],
-        seeds,
-    )
+    base, x30 = arms[("none", 1)], arms[("none", 30)]
+    faster = steps_ratio("BN x5 needs fewer steps to the same seed's no-BN x1 final accuracy (BN x5 / no-BN x1)",
+                         arms[("before", 5)], base, final_accuracy, reaches)
+    worse = decide(Comparison("no BN x30 ends lower than no BN x1 (final test accuracy, x30 - x1)", final_accuracy,
+                              "final test accuracy", LOWER), x30, base)
+    blows_up = condition("no BN x30 diverges", bool(diverged(x30)), f"{len(diverged(x30))} of {len(finished(x30))} runs diverged")
+    decision = all_of("C3", [faster, trains("BN x5", arms[("before", 5)]), trains("BN x30", arms[("before", 30)]),
+                             any_of("no BN x30 diverges or ends lower", [blows_up, worse])])
+    secondary = [steps_ratio("BN x30 / no-BN x1, steps to the same seed's no-BN x1 final accuracy",
+                             arms[("before", 30)], base, final_accuracy, reaches)]
+    numbers: dict[str, Any] = {
+        "target (no-BN x1 final acc)": final_acc(base),
+        **{f"BN x{m} final acc": final_acc(arms[("before", m)]) for m in (1, 5, 30)},
+        "no-BN x30 final acc": final_acc(x30),
+        "no-BN x30 diverged": f"{len(diverged(x30))}/{len(finished(x30))}",
+        "steps to the same seed's no-BN x1 final acc, BN x5 / no-BN x1, per seed": per_seed_steps(arms[("before", 5)], base),
+    }
+    note = ""
+    if abs((final_acc(base).mean or 0) - chance(runs)) <= NEAR_CHANCE:
+        note = f" Note: no-BN x1 itself ends at chance ({final_acc(base).mean:.3f}), so the step ratio says little."
+    return decided("C3", decision, runs, numbers, ["no-BN x30 diverged"], secondary, note)
 
 
 # --- C4: poor initialization ------------------------------------------------------------------
@@ -433,79 +449,83 @@ def scale_by_depth(runs: list[Run]) -> dict[str, Estimate]:
     return {layer: mean_interval(v) for layer, v in sorted(per_layer.items(), key=lambda kv: layer_order(kv[0]))}
 
 
-def last_only_why(last_scale: float, runs: list[Run]) -> str:
-    """Why BN on the logits alone may not rescue the net: BN divides by sqrt(var + eps), and when the
-    signal's variance is far below eps it cannot bring the signal back to scale."""
+def last_only_why(last_scale: float, runs: list[Run], eps_results: list[Result]) -> str:
+    """Why BN on the logits alone does not rescue the net, as far as the runs say: BN divides by
+    sqrt(var + eps), and a signal whose variance is far below eps stays near zero; the poor_init_eps arm
+    (the same net with an eps far below that variance) tests it."""
     eps = cfg(runs[0], "bn.eps") if runs else None
     if not isinstance(eps, (int, float)) or last_scale ** 2 >= eps:
         return ""
-    return (f" (the last hidden layer's scale at init, {last_scale:.1e}, squared is far below BN's eps = {eps:g}: "
-            "BN divides by sqrt(var + eps), so the logits it normalizes stay near zero)")
+    why = (f" The last hidden layer's scale at init, {last_scale:.1e}, squared is far below BN's eps = {eps:g}: BN "
+           "divides by sqrt(var + eps), so the logits it normalizes stay near zero.")
+    if not eps_results:
+        return why + " No run tests this (poor_init_eps)."
+    test = eps_results[0]
+    verdict = {HOLDS: "supports it", DOES_NOT_HOLD: "contradicts it", INCONCLUSIVE: "does not settle it"}[test.outcome]
+    return why + f" The same net with a tiny eps {verdict}: {test.line()}."
 
 
 def verdict_c4(runs: list[Run]) -> Verdict:
-    """C4: no-BN within NEAR_CHANCE of chance; BN everywhere and BN on the logits only at least
-    WELL_ABOVE_CHANCE above it; the no-BN pre-activation std at init decreasing layer by layer, the last
-    hidden layer's at least SHRINK_ORDERS orders of magnitude below the first's."""
+    """C4, all needed: no-BN stays at chance (final test accuracy within +-NEAR_CHANCE of chance, an
+    equivalence test); BN everywhere and BN on the logits only each train (no divergence) and end more than
+    WELL_ABOVE_CHANCE above chance (one-sample interval above that); the no-BN pre-activation std at init
+    shrinks layer by layer, the last hidden layer's at least SHRINK_ORDERS orders of magnitude below the
+    first's."""
+    main = [r for r in runs if not tiny_eps(r) and r.path.parent.name != "poor_init_width"]  # the three arms
     arms = {
-        "no-BN": select(runs, bn__placement="none"),
-        "BN everywhere": select(runs, bn__placement="before", bn__layers="all"),
-        "BN last only": select(runs, bn__placement="before", bn__layers="last"),
+        "no BN": select(main, bn__placement="none"),
+        "BN everywhere": select(main, bn__placement="before", bn__layers="all"),
+        "BN last only": select(main, bn__placement="before", bn__layers="last"),
     }
     if any(not finished(a) for a in arms.values()):
         return no_runs("C4", runs, "an arm (no-BN, BN everywhere, BN last only) has no finished runs")
     level = chance(runs)
-    accs = {name: final_acc(a) for name, a in arms.items()}
-    numbers: dict[str, Any] = {f"{name} final acc": acc for name, acc in accs.items()}
+    numbers: dict[str, Any] = {f"{name} final acc": final_acc(a) for name, a in arms.items()}
     numbers["chance"] = level
-    scales = scale_by_depth(finished(arms["no-BN"]))
+    scales = scale_by_depth(finished(arms["no BN"]))
     numbers["no-BN scale at init by layer"] = {k: v.mean for k, v in scales.items()}
-    problems = []
-    if accs["no-BN"].mean is None or abs(accs["no-BN"].mean - level) > NEAR_CHANCE:
-        problems.append(
-            f"no-BN ends at {format_number(accs['no-BN'].mean)}, not within {NEAR_CHANCE:g} of chance ({level:.3f})"
-        )
     means = [v.mean for v in scales.values()]
-    for name in ("BN everywhere", "BN last only"):
-        if diverged(arms[name]) or accs[name].mean is None or accs[name].mean < level + WELL_ABOVE_CHANCE:
-            problems.append(
-                f"{name} ends at {format_number(accs[name].mean)}, not {WELL_ABOVE_CHANCE:g} above chance ({level:.3f})"
-                + (last_only_why(means[-1], arms[name]) if name == "BN last only" and means else "")
-            )
-    if len(means) >= 2:
-        if means[0] <= 0:
-            orders = 0.0
-        else:  # a scale that underflowed to 0 has shrunk away entirely
-            orders = math.log10(means[0] / means[-1]) if means[-1] > 0 else math.inf
-        numbers["no-BN scale shrink (orders of magnitude, first to last)"] = orders
-        if not (all(b <= a for a, b in zip(means, means[1:])) and orders >= SHRINK_ORDERS):
-            problems.append(
-                f"the no-BN scale at init shrinks by {orders:.1f} orders of magnitude from the first to the last "
-                f"hidden layer (the rule: no larger at any layer and >= {SHRINK_ORDERS:g} orders in all)"
-            )
-    seeds = min(a.n for a in accs.values())
     if len(means) < 2:
-        outcome, why = INCONCLUSIVE, "no per-layer scale at init (act/<layer>/std at step 0) in the no-BN runs"
-    elif problems:
-        outcome, why = DOES_NOT_HOLD, "; ".join(problems)
-    elif seeds < MIN_SEEDS:
-        outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
-    else:
-        outcome, why = HOLDS, "no-BN stays at chance while both BN arms train, and the no-BN scale collapses with depth"
-    return verdict(
-        "C4",
-        outcome,
-        why[0].upper() + why[1:] + ".",
-        runs,
-        numbers,
-        [
-            "no-BN final acc",
-            "BN everywhere final acc",
-            "BN last only final acc",
-            "no-BN scale shrink (orders of magnitude, first to last)",
-        ],
-        seeds,
-    )
+        return no_runs("C4", runs, "no per-layer scale at init (act/<layer>/std at step 0) in the no-BN runs")
+    parts = [decide(Comparison(f"no BN stays at chance (final test accuracy - chance, within +-{NEAR_CHANCE:g})",
+                               final_accuracy, "final test accuracy", EQUAL, NEAR_CHANCE), arms["no BN"], level)]
+    for name in ("BN everywhere", "BN last only"):
+        parts.append(trains(name, arms[name]))
+        parts.append(decide(Comparison(f"{name} trains well above chance (final test accuracy - chance, above "
+                                       f"{WELL_ABOVE_CHANCE:g})", final_accuracy, "final test accuracy", HIGHER,
+                                       WELL_ABOVE_CHANCE), arms[name], level))
+    orders = math.inf if means[-1] <= 0 < means[0] else (math.log10(means[0] / means[-1]) if means[0] > 0 else 0.0)
+    numbers["no-BN scale shrink (orders of magnitude, first to last)"] = orders
+    shrinks = all(b <= a for a, b in zip(means, means[1:])) and orders >= SHRINK_ORDERS
+    parts.append(condition(f"the no-BN scale at init shrinks layer by layer, by at least {SHRINK_ORDERS:g} orders",
+                           shrinks, f"{orders:.1f} orders of magnitude from the first to the last hidden layer"))
+    decision = all_of("C4", parts)
+    secondary, note = eps_test(runs, level, scales), ""
+    if parts[4].outcome != HOLDS:
+        note = last_only_why(means[-1], arms["BN last only"], secondary)
+    width = scale_by_depth(finished(select(runs, experiment="poor_init_width")))
+    if width:
+        numbers["notes-width CNN (no BN) scale at init by layer"] = {k: v.mean for k, v in width.items()}
+        numbers["notes-width CNN last hidden layer scale at init (the notes: of the order of 1e-11)"] = list(width.values())[-1]
+    return decided("C4", decision, runs, numbers,
+                   ["no-BN scale shrink (orders of magnitude, first to last)"], secondary, note)
+
+
+def tiny_eps(run: Run) -> bool:
+    """A run of poor_init_eps: BN's eps far below any signal's variance at init (the default is 1e-5)."""
+    eps = cfg(run, "bn.eps")
+    return isinstance(eps, (int, float)) and eps < 1e-20
+
+
+def eps_test(runs: list[Run], level: float, scales: dict) -> list[Result]:
+    """C4's explanation, tested (secondary): BN on the logits alone with an eps far below their variance at
+    init (poor_init_eps) trains well above chance."""
+    tiny = [r for r in select(runs, bn__layers="last") if tiny_eps(r)]
+    if not tiny:
+        return []
+    eps = cfg(tiny[0], "bn.eps")
+    return [decide(Comparison(f"BN last only with eps = {eps:g} trains well above chance (above {WELL_ABOVE_CHANCE:g})",
+                              final_accuracy, "final test accuracy", HIGHER, WELL_ABOVE_CHANCE), tiny, level)]
 
 
 # --- C5, C8: scale invariance and the bias before BN ------------------------------------------
@@ -663,50 +683,44 @@ def bn_input_shape(runs: list[Run]) -> dict[str, Estimate]:
 
 
 def verdict_c6(runs: list[Run]) -> Verdict:
-    """C6: per activation, BN before vs after the nonlinearity by final test accuracy: the better one is
-    the one whose interval lies above; otherwise they tie. The paper's placement (before) holds if it is
-    better for every activation, does not hold if "after" is better for one, and a tie is inconclusive.
+    """C6, per activation: BN before vs after the nonlinearity by final test accuracy (before - after, Welch).
+    The paper's placement holds for an activation when the interval lies above 0 and does not when it lies
+    below; otherwise, when the 90% interval lies within +-TIE, the two tie (an equivalence test), else it is
+    open. The claim (before is the better place) holds when before is better for every activation, does not
+    hold when after is better for one, and is inconclusive otherwise (ties included: before is not better).
     Also reports the skew and excess kurtosis of BN's input in each placement."""
     activations = sorted({cfg(r, "model.activation") for r in runs if cfg(r, "model.activation")})
     numbers: dict[str, Any] = {}
-    outcomes, seeds = {}, []
+    parts, ties = [], []
     for act in activations:
         arms = {p: select(runs, model__activation=act, bn__placement=p) for p in ("none", "before", "after")}
-        accs = {p: final_acc(a) for p, a in arms.items()}
-        for p in arms:
-            numbers[f"{act} {p} final acc"] = accs[p]
+        for p, arm in arms.items():
+            numbers[f"{act} {p} final acc"] = final_acc(arm)
         for p in ("before", "after"):
             shape = bn_input_shape(finished(arms[p]))
             numbers[f"{act} {p} BN-input skew"], numbers[f"{act} {p} BN-input kurtosis"] = shape["skew"], shape["kurt"]
-        seeds.append(min(accs["before"].n, accs["after"].n))
-        if accs["before"].apart_above(accs["after"]):
-            outcomes[act] = "before is better"
-        elif accs["after"].apart_above(accs["before"]):
-            outcomes[act] = "after is better"
-        else:
-            outcomes[act] = "they tie"
-    numbers.update({f"{act}: before vs after": o for act, o in outcomes.items()})
-    if not activations or min(seeds) == 0:
+        if not finished(arms["before"]) or not finished(arms["after"]):
+            continue
+        better = decide(Comparison(f"{act}: BN before beats BN after (final test accuracy, before - after)",
+                                   final_accuracy, "final test accuracy", HIGHER), arms["before"], arms["after"])
+        tie = decide(Comparison(f"{act}: before and after tie (within +-{TIE:g})", final_accuracy,
+                                "final test accuracy", EQUAL, TIE), arms["before"], arms["after"])
+        parts.append(better)
+        ties.append(tie)
+        numbers[f"{act}: before vs after"] = placement_word(better, tie)
+    if not parts:
         return no_runs("C6", runs, "no finished runs with BN before and after the nonlinearity")
-    summary = "; ".join(f"{act}: {o}" for act, o in outcomes.items())
-    if min(seeds) < MIN_SEEDS:
-        outcome = INCONCLUSIVE
-        summary = f"too few runs ({min(seeds)} per arm); {summary}"
-    elif any(o == "after is better" for o in outcomes.values()):
-        outcome = DOES_NOT_HOLD
-    elif all(o == "before is better" for o in outcomes.values()):
-        outcome = HOLDS
-    else:
-        outcome = INCONCLUSIVE
-    return verdict(
-        "C6",
-        outcome,
-        f"By final test accuracy (95% intervals), {summary}.",
-        runs,
-        numbers,
-        [k for k in numbers if k.endswith("before final acc") or k.endswith("after final acc")],
-        min(seeds),
-    )
+    words = "; ".join(f"{act}: {numbers[f'{act}: before vs after']}" for act in activations
+                      if f"{act}: before vs after" in numbers)
+    return decided("C6", all_of("C6", parts), runs, numbers, [], secondary=ties, note=f" By activation: {words}.")
+
+
+def placement_word(better: Result, tie: Result) -> str:
+    if better.outcome == HOLDS:
+        return "before is better"
+    if better.outcome == DOES_NOT_HOLD:
+        return "after is better"
+    return "they tie" if tie.outcome == HOLDS else "open"
 
 
 def final_by_seed(runs: list[Run]) -> dict:
@@ -722,6 +736,13 @@ def paired_gain(with_dropout: list[Run], without: list[Run]) -> Estimate:
     )
 
 
+def gains_by_seed(with_dropout: list[Run], without: list[Run]) -> dict:
+    """{seed: final test accuracy with dropout - without}."""
+    base = final_by_seed(without)
+    return {seed: acc - base[seed] for seed, acc in final_by_seed(with_dropout).items()
+            if isinstance(acc, (int, float)) and isinstance(base.get(seed), (int, float))}
+
+
 def train_test_gap(runs: list[Run]) -> Estimate:
     return mean_interval(
         last_value(r, "train/acc") - last_value(r, "test/acc")
@@ -730,40 +751,50 @@ def train_test_gap(runs: list[Run]) -> Estimate:
     )
 
 
-def verdict_c9(runs: list[Run]) -> Verdict:
-    """C9: dropout's gain (final test accuracy with dropout 0.5 minus without, paired by seed) smaller for
-    the BN net than for the unnormalized one, intervals apart; larger with intervals apart: does not hold;
-    otherwise inconclusive. Also reports the train-test gaps."""
+def dropout_part(runs: list[Run], label: str) -> tuple[Result, Result, dict]:
+    """C9 in one regime: (does dropout help the unnormalized net: its gain, dropout 0.5 - 0 same seed, above 0;
+    does it help BN less: BN's gain - no-BN's gain, same seed, below 0; the numbers behind them)."""
     numbers: dict[str, Any] = {}
     gains = {}
-    for label, placement in (("BN", "before"), ("no-BN", "none")):
+    for name, placement in (("BN", "before"), ("no-BN", "none")):
         arm = select(runs, bn__placement=placement)
         on, off = select(arm, model__dropout=0.5), select(arm, model__dropout=0.0)
-        gains[label] = paired_gain(on, off)
-        numbers[f"{label} dropout gain"] = gains[label]
-        numbers[f"{label} final acc, dropout 0"] = final_acc(off)
-        numbers[f"{label} final acc, dropout 0.5"] = final_acc(on)
-        numbers[f"{label} train-test gap, dropout 0"] = train_test_gap(off)
-        numbers[f"{label} train-test gap, dropout 0.5"] = train_test_gap(on)
-    seeds = min(g.n for g in gains.values())
-    if seeds == 0:
+        gains[name] = gains_by_seed(on, off)
+        numbers[f"{label}{name} dropout gain"] = mean_interval(gains[name].values())
+        numbers[f"{label}{name} final acc, dropout 0"] = final_acc(off)
+        numbers[f"{label}{name} final acc, dropout 0.5"] = final_acc(on)
+        numbers[f"{label}{name} train-test gap, dropout 0"] = train_test_gap(off)
+        numbers[f"{label}{name} train-test gap, dropout 0.5"] = train_test_gap(on)
+    helps = judge(f"{label}dropout helps the unnormalized net (its gain, same seed)", HIGHER, 0.0,
+                  one_sample(gains["no-BN"].values(), paired_design=True))
+    seeds = [s for s in gains["BN"] if s in gains["no-BN"]]
+    diff = one_sample([gains["BN"][s] - gains["no-BN"][s] for s in seeds], 0.0, paired_design=True)
+    less = judge(f"{label}dropout helps BN less (gain with BN - gain without, same seed)", LOWER, 0.0, diff)
+    return helps, less, numbers
+
+
+def verdict_c9(runs: list[Run]) -> Verdict:
+    """C9: decided in the regime where dropout helps the unnormalized net (dropout_overfit): there, dropout's
+    gain (final test accuracy with dropout 0.5 minus without, same seed) must be smaller for the BN net than
+    for the unnormalized one (the per-seed difference of gains, interval below 0). When dropout does not help
+    the unnormalized net the claim cannot be tested: inconclusive. The Fig. 1 regime is reported beside it
+    (and decides only when there are no dropout_overfit runs). Also reports both gains and the train-test gaps."""
+    overfit = [r for r in runs if r.path.parent.name == "dropout_overfit"]
+    fig1 = [r for r in runs if r.path.parent.name != "dropout_overfit"]
+    helps, less, numbers = dropout_part(overfit or fig1, "overfitting regime: " if overfit else "")
+    if less.difference is None or less.difference.a_n == 0:
         return no_runs("C9", runs, "no seed with both dropout 0 and 0.5 finished in both arms")
-    bn, base = gains["BN"], gains["no-BN"]
-    shown = f"(gain {bn.mean:+.3f} with BN, {base.mean:+.3f} without)"
-    if seeds < MIN_SEEDS:
-        outcome, why = INCONCLUSIVE, f"too few paired seeds ({seeds})"
-    elif base.apart_above(bn):
-        outcome, why = HOLDS, f"dropout helps the BN net less than the unnormalized one {shown}, intervals apart"
-    elif bn.apart_above(base):
-        outcome, why = DOES_NOT_HOLD, f"dropout helps the BN net more than the unnormalized one {shown}"
-        if bn.mean < 0 and base.mean < 0:
-            why = (f"dropout lowers test accuracy in both nets {shown}, so neither needs it at this length, and it "
-                   "costs the BN net less: by the rule (a smaller gain with BN) the claim is not borne out")
-    else:
-        outcome, why = INCONCLUSIVE, f"the gains from dropout {shown} do not separate: the intervals overlap"
-    return verdict(
-        "C9", outcome, why[0].upper() + why[1:] + ".", runs, numbers, ["BN dropout gain", "no-BN dropout gain"], seeds
-    )
+    secondary = []
+    if overfit and fig1:
+        fig1_helps, fig1_less, fig1_numbers = dropout_part(fig1, "Fig. 1 regime: ")
+        secondary, numbers = [fig1_helps, fig1_less], {**numbers, **fig1_numbers}
+    decision = less
+    if helps.outcome != HOLDS:
+        decision = Result("C9", INCONCLUSIVE, "", None, None, [helps, less])
+    note = "" if helps.outcome == HOLDS else (
+        " Dropout does not help the unnormalized net in this regime, so whether it helps BN less cannot be tested.")
+    key = [k for k in numbers if k.endswith("dropout gain") and (not overfit or k.startswith("overfitting"))]
+    return decided("C9", decision, runs, numbers, key, secondary, note)
 
 
 def saturation(run: Run) -> float | None:
@@ -780,9 +811,8 @@ def gradient_imbalance(run: Run) -> float | None:
 
 
 def verdict_c10(runs: list[Run]) -> Verdict:
-    """C10: with BN, both the mean saturated fraction (see saturation) and the gradient imbalance
-    |log10(first/last)| (see gradient_imbalance) lower, intervals apart; does not hold if either is
-    higher with intervals apart; otherwise (a tie, overlapping intervals) inconclusive."""
+    """C10, both needed: with BN the mean saturated fraction (see saturation) is lower, and so is the
+    gradient imbalance |log10(first/last)| (see gradient_imbalance): BN - no-BN, Welch, intervals below 0."""
     bn, base = finished(select(runs, bn__placement="before")), finished(select(runs, bn__placement="none"))
     numbers = {
         "BN saturation": mean_interval(map(saturation, bn)),
@@ -790,58 +820,42 @@ def verdict_c10(runs: list[Run]) -> Verdict:
         "BN |log10 grad first/last|": mean_interval(map(gradient_imbalance, bn)),
         "no-BN |log10 grad first/last|": mean_interval(map(gradient_imbalance, base)),
     }
-    seeds = min(e.n for e in numbers.values())
-    if seeds == 0:
+    if min(e.n for e in numbers.values()) == 0:
         return no_runs("C10", runs, "no runs with the saturation and grad_norms probes in both arms")
-    pairs = [
-        ("saturation", numbers["BN saturation"], numbers["no-BN saturation"]),
-        ("gradient imbalance", numbers["BN |log10 grad first/last|"], numbers["no-BN |log10 grad first/last|"]),
+    parts = [
+        decide(Comparison("BN saturates less (saturated fraction, BN - no BN)", saturation, "saturation", LOWER), bn, base),
+        decide(Comparison("BN balances gradients (|log10 grad first/last|, BN - no BN)", gradient_imbalance,
+                          "gradient imbalance", LOWER), bn, base),
     ]
-    worse = [f"{name} ({b.mean:.3g} vs {n.mean:.3g} without)" for name, b, n in pairs if b.apart_above(n)]
-    if seeds < MIN_SEEDS:
-        outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
-    elif worse:
-        outcome, why = DOES_NOT_HOLD, f"with BN the {' and the '.join(worse)} is higher, intervals apart"
-    elif all(n.apart_above(b) for _, b, n in pairs):
-        outcome, why = HOLDS, "with BN both the saturation and the gradient imbalance are lower (intervals apart)"
-    else:
-        shown = "; ".join(f"{name} {b.mean:.3g} with BN vs {n.mean:.3g} without" for name, b, n in pairs)
-        outcome, why = INCONCLUSIVE, f"BN is not clearly lower in both ({shown}): an interval overlaps or they tie"
-    return verdict("C10", outcome, why[0].upper() + why[1:] + ".", bn + base, numbers, list(numbers), seeds)
+    return decided("C10", all_of("C10", parts), bn + base, numbers)
 
 
 def verdict_c13(runs: list[Run]) -> Verdict:
-    """C13: the deep sigmoid net with BN trains (mean final accuracy at least WELL_ABOVE_CHANCE above
-    chance) and without BN is near chance (within NEAR_CHANCE) or far behind (BN ahead by at least
-    FAR_BEHIND, intervals apart). With an lr grid, each arm is taken at its tuned lr_mult (see tuned)."""
+    """C13, each arm at its tuned lr_mult (see tuned): the deep sigmoid net with BN trains (no divergence,
+    final accuracy more than WELL_ABOVE_CHANCE above chance) and the net without BN is at chance (within
+    +-NEAR_CHANCE, an equivalence test) or far behind (BN - no-BN above FAR_BEHIND, Welch)."""
     (bn, bn_mult), (base, base_mult) = (tuned(select(runs, bn__placement=p)) for p in ("before", "none"))
     if not finished(bn) or not finished(base):
         return no_runs("C13", runs, "no finished runs with and without BN")
     level = chance(runs)
-    b, n = final_acc(bn), final_acc(base)
-    numbers = {"BN final acc": b, "no-BN final acc": n, "chance": level, "no-BN runs diverged": len(diverged(base))}
+    numbers = {"BN final acc": final_acc(bn), "no-BN final acc": final_acc(base), "chance": level,
+               "no-BN runs diverged": len(diverged(base))}
     if bn_mult is not None or base_mult is not None:
         numbers["tuned lr_mult (BN, no-BN)"] = f"x{bn_mult or 1:g}, x{base_mult or 1:g}"
-    seeds = min(b.n, len(finished(base)))
-    bn_trains = not diverged(bn) and b.mean is not None and b.mean >= level + WELL_ABOVE_CHANCE
-    base_acc = n.mean if n.mean is not None else level  # every no-BN run diverged: it learned nothing usable
-    near = abs(base_acc - level) <= NEAR_CHANCE
-    gap = (b.mean or 0) - base_acc
-    if seeds < MIN_SEEDS:
-        outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
-    elif not bn_trains:
-        outcome, why = DOES_NOT_HOLD, f"the BN net ends at {format_number(b.mean)}, not well above chance ({level:.3f})"
-    elif near:
-        outcome, why = HOLDS, "the BN net trains while the unnormalized one stays at chance"
-    elif gap < FAR_BEHIND:
-        outcome, why = DOES_NOT_HOLD, f"the unnormalized net trains too, {gap:.3f} behind BN"
-    elif n.has_interval and not b.apart_above(n):
-        outcome, why = INCONCLUSIVE, f"BN is {gap:.3f} ahead but the intervals overlap"
-    else:
-        outcome, why = HOLDS, f"the unnormalized net is {gap:.3f} behind BN"
-    return verdict(
-        "C13", outcome, why[0].upper() + why[1:] + ".", runs, numbers, ["BN final acc", "no-BN final acc"], seeds
-    )
+    accuracy = ("final test accuracy", final_accuracy)
+    near = decide(Comparison(f"no BN is at chance (within +-{NEAR_CHANCE:g})", accuracy[1], accuracy[0], EQUAL,
+                             NEAR_CHANCE), base, level)
+    if not values_by_seed(base, final_accuracy):  # every no-BN run diverged: it learned nothing usable
+        near = condition("no BN is at chance", True, "every run diverged")
+    behind = decide(Comparison(f"no BN is far behind (BN - no BN, above {FAR_BEHIND:g})", accuracy[1], accuracy[0],
+                               HIGHER, FAR_BEHIND), bn, base)
+    decision = all_of("C13", [
+        trains("BN", bn),
+        decide(Comparison(f"BN trains well above chance (above {WELL_ABOVE_CHANCE:g})", accuracy[1], accuracy[0],
+                          HIGHER, WELL_ABOVE_CHANCE), bn, level),
+        any_of("no BN is at chance or far behind", [near, behind]),
+    ])
+    return decided("C13", decision, runs, numbers, ["BN final acc", "no-BN final acc"])
 
 
 # --- C7, C11, C12: end-of-run probes ---------------------------------------------------------
@@ -994,126 +1008,83 @@ def arm_runs(runs: list[Run], arm: str) -> list[Run]:
     return [r for r in runs if norm_arm(r) == arm]
 
 
-def compare(lower: Estimate, higher: Estimate) -> str:
-    """How `lower` stands against `higher`: "lower" or "higher" when the intervals are apart, else "overlap"."""
-    if higher.apart_above(lower):
-        return "lower"
-    if lower.apart_above(higher):
-        return "higher"
-    return "overlap"
-
-
 def probed_mean(run: Run, key: str) -> float | None:
     """Mean of a probe's key over the run's evaluations after step 0 (training under way)."""
     values = [v for step, v in metric_series(run, key) if step > 0]
     return float(np.mean(values)) if values else None
 
 
-def capital(text: str) -> str:
-    return text[0].upper() + text[1:] + "."
-
-
 def verdict_c14(runs: list[Run]) -> Verdict:
-    """C14: noisy BN "about as well as" BN (mean final accuracy at most ABOUT_AS_WELL below BN's) and
-    better than no-BN (intervals apart). Noisy BN more than ABOUT_AS_WELL below BN with intervals apart,
-    or no-BN at or above noisy BN with intervals apart: does not hold; otherwise inconclusive. The drift
-    score of the tracked units (as C2) shows whether the noise did make the distribution unstable."""
-    arms = {name: finished(arm_runs(runs, arm)) for name, arm in (("BN", "batch"), ("noisy BN", "noisy"), ("no-BN", "none"))}
+    """C14, both needed: noisy BN trains about as well as BN (final test accuracy, noisy - BN, Welch: the
+    interval above -ABOUT_AS_WELL, a non-inferiority test) and better than no-BN (noisy - no-BN, interval
+    above 0); noisy BN must train. Secondary: the drift score (as C2), noisy BN - BN, shows whether the
+    noise did make the distribution unstable."""
+    arms = {name: finished(arm_runs(runs, arm)) for name, arm in (("BN", "batch"), ("noisy BN", "noisy"), ("no BN", "none"))}
     if any(not arm for arm in arms.values()):
         return no_runs("C14", runs, "an arm (BN, noisy BN, no-BN) has no finished runs")
-    accs = {name: final_acc(arm) for name, arm in arms.items()}
-    numbers: dict[str, Any] = {f"{name} final acc": acc for name, acc in accs.items()}
+    numbers: dict[str, Any] = {f"{name} final acc": final_acc(arm) for name, arm in arms.items()}
     numbers.update({f"{name} drift": mean_interval(map(unit_drift, arm)) for name, arm in arms.items()})
-    noisy, bn, base = accs["noisy BN"], accs["BN"], accs["no-BN"]
-    seeds = min(a.n for a in accs.values())
-    behind = (bn.mean or 0) - (noisy.mean or 0)
-    shown = f"noisy BN {format_number(noisy.mean)}, BN {format_number(bn.mean)}, no-BN {format_number(base.mean)}"
-    if seeds < MIN_SEEDS:
-        outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
-    elif diverged(arms["noisy BN"]):
-        outcome, why = DOES_NOT_HOLD, f"{len(diverged(arms['noisy BN']))} noisy-BN runs diverged"
-    elif behind > ABOUT_AS_WELL and bn.apart_above(noisy):
-        outcome, why = DOES_NOT_HOLD, f"noisy BN ends {behind:.3f} behind BN ({shown})"
-    elif base.apart_above(noisy):
-        outcome, why = DOES_NOT_HOLD, f"no-BN ends above noisy BN, intervals apart ({shown})"
-    elif behind <= ABOUT_AS_WELL and noisy.apart_above(base):
-        outcome, why = HOLDS, f"noisy BN trains about as well as BN and better than no-BN ({shown})"
-    else:
-        outcome, why = INCONCLUSIVE, f"the intervals overlap ({shown})"
-    return verdict("C14", outcome, capital(why), runs, numbers,
-                   ["noisy BN final acc", "BN final acc", "no-BN final acc", "noisy BN drift", "BN drift"], seeds)
+    accuracy = ("final test accuracy", final_accuracy)
+    decision = all_of("C14", [
+        trains("noisy BN", arms["noisy BN"]),
+        decide(Comparison(f"noisy BN trains about as well as BN (noisy - BN, above -{ABOUT_AS_WELL:g})", accuracy[1],
+                          accuracy[0], HIGHER, -ABOUT_AS_WELL), arms["noisy BN"], arms["BN"]),
+        decide(Comparison("noisy BN beats no BN (noisy - no BN)", accuracy[1], accuracy[0], HIGHER),
+               arms["noisy BN"], arms["no BN"]),
+    ])
+    unstable = decide(Comparison("the noise makes the distribution drift more (drift score, noisy - BN)", unit_drift,
+                                 "drift score", HIGHER), arms["noisy BN"], arms["BN"])
+    return decided("C14", decision, runs, numbers, ["noisy BN drift", "BN drift"], [unstable])
 
 
 def ics_layers(run: Run) -> list[str]:
     return hidden_layers(run, r"ics/([^/]+)/l2")
 
 
+def log_ics_l2(run: Run) -> float | None:
+    value = probed_mean(run, "ics/l2")
+    return math.log(value) if value and value > 0 else None
+
+
 def verdict_c15(runs: list[Run]) -> Verdict:
-    """C15: per run, Santurkar's internal covariate shift averaged over the probed evaluations after
-    step 0 and over layers (ics/l2 = ||G - G'||, ics/cos = cos(G, G')). BN "reduces" the shift on a measure
-    when its l2 is lower, or its cos higher, with intervals apart. The claim (BN does not reduce it) holds
-    when BN reduces it on neither measure, does not hold when on both, and is inconclusive when on one."""
+    """C15, per run Santurkar's internal covariate shift averaged over the probed evaluations after step 0
+    and over layers (ics/l2 = ||G - G'||, ics/cos = cos(G, G')). The claim (BN does not reduce it) holds
+    when BN's shift is similar or larger on both measures, each a non-inferiority test: ||G - G'|| with BN
+    at least SIMILAR_SHIFT times the baseline's (log ratio, Welch, interval above log SIMILAR_SHIFT), and
+    cos(G, G') with BN at most SIMILAR_COS above the baseline's (interval below SIMILAR_COS)."""
     bn, base = finished(arm_runs(runs, "batch")), finished(arm_runs(runs, "none"))
     numbers: dict[str, Any] = {}
     for label, arm in (("BN", bn), ("no-BN", base)):
         numbers[f"{label} ICS l2"] = mean_interval(probed_mean(r, "ics/l2") for r in arm)
         numbers[f"{label} ICS cos"] = mean_interval(probed_mean(r, "ics/cos") for r in arm)
-    seeds = min(e.n for e in numbers.values())
-    if seeds == 0:
+    if min(e.n for e in numbers.values()) == 0:
         return no_runs("C15", runs, "no runs with the ics probe (ics/l2, ics/cos) in both arms")
-    reduces = {
-        "l2": compare(numbers["BN ICS l2"], numbers["no-BN ICS l2"]) == "lower",
-        "cos": compare(numbers["BN ICS cos"], numbers["no-BN ICS cos"]) == "higher",
-    }
-    shown = (f"||G - G'|| {numbers['BN ICS l2'].mean:.3g} with BN vs {numbers['no-BN ICS l2'].mean:.3g} without; "
-             f"cos(G, G') {numbers['BN ICS cos'].mean:.3f} vs {numbers['no-BN ICS cos'].mean:.3f}")
-    if seeds < MIN_SEEDS:
-        outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
-    elif not any(reduces.values()):
-        lean = ""
-        if numbers["BN ICS l2"].mean < numbers["no-BN ICS l2"].mean and numbers["BN ICS cos"].mean > numbers["no-BN ICS cos"].mean:
-            lean = "; the means lean toward less shift with BN, within the seeds' spread"
-        outcome, why = HOLDS, f"BN's shift is not smaller with intervals apart on either measure, so it counts as similar ({shown}){lean}"
-    elif all(reduces.values()):
-        outcome, why = DOES_NOT_HOLD, f"BN reduces the shift on both measures, intervals apart ({shown})"
-    else:
-        which = next(k for k, v in reduces.items() if v)
-        outcome, why = INCONCLUSIVE, f"BN reduces the shift on {which} only ({shown})"
-    return verdict("C15", outcome, capital(why), bn + base, numbers, list(numbers), seeds)
+    parts = [
+        decide(Comparison(f"BN's ||G - G'|| is not smaller (log BN/no BN, above log {SIMILAR_SHIFT:g})", log_ics_l2,
+                          "log ||G - G'||", HIGHER, math.log(SIMILAR_SHIFT)), bn, base),
+        decide(Comparison(f"BN's cos(G, G') is not higher (BN - no BN, below {SIMILAR_COS:g})",
+                          lambda r: probed_mean(r, "ics/cos"), "cos(G, G')", LOWER, -SIMILAR_COS), bn, base),
+    ]
+    return decided("C15", all_of("C15", parts), bn + base, numbers, list(numbers))
 
 
 LANDSCAPE = {"loss range": "landscape/loss_range", "gradient change": "landscape/grad_change", "beta": "landscape/beta"}
 
 
 def verdict_c16(runs: list[Run]) -> Verdict:
-    """C16: per run, each landscape measure (loss range, gradient change, effective smoothness beta along
-    the gradient) averaged over the probed evaluations after step 0. Holds when all three are lower with
-    BN, intervals apart; does not hold when any is higher with BN, intervals apart; otherwise inconclusive."""
+    """C16, all three needed: per run, each landscape measure (loss range, gradient change, effective
+    smoothness beta along the gradient) averaged over the probed evaluations after step 0, lower with BN
+    (BN - no-BN, Welch, interval below 0)."""
     bn, base = finished(arm_runs(runs, "batch")), finished(arm_runs(runs, "none"))
     numbers: dict[str, Any] = {}
     for name, key in LANDSCAPE.items():
         numbers[f"BN {name}"] = mean_interval(probed_mean(r, key) for r in bn)
         numbers[f"no-BN {name}"] = mean_interval(probed_mean(r, key) for r in base)
-    seeds = min(e.n for e in numbers.values())
-    if seeds == 0:
+    if min(e.n for e in numbers.values()) == 0:
         return no_runs("C16", runs, "no runs with the landscape probe in both arms")
-    results = {name: compare(numbers[f"BN {name}"], numbers[f"no-BN {name}"]) for name in LANDSCAPE}
-    shown = "; ".join(f"{n} {numbers[f'BN {n}'].mean:.3g} with BN vs {numbers[f'no-BN {n}'].mean:.3g} without"
-                      for n in LANDSCAPE)
-    higher = [name for name, r in results.items() if r == "higher"]
-    if seeds < MIN_SEEDS:
-        outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
-    elif higher:
-        outcome, why = DOES_NOT_HOLD, f"with BN the {', '.join(higher)} is higher, intervals apart ({shown})"
-    elif all(r == "lower" for r in results.values()):
-        outcome, why = HOLDS, f"all three are lower with BN, intervals apart ({shown})"
-    else:
-        lower = [name for name, r in results.items() if r == "lower"]
-        overlap = [name for name, r in results.items() if r == "overlap"]
-        verb = "are" if len(lower) > 1 else "is"
-        apart = f"the {' and the '.join(lower)} {verb} lower with BN, intervals apart, but " if lower else ""
-        outcome, why = INCONCLUSIVE, f"{apart}the intervals of the {' and the '.join(overlap)} overlap ({shown})"
-    return verdict("C16", outcome, capital(why), bn + base, numbers, list(numbers), seeds)
+    parts = [decide(Comparison(f"BN lowers the {name} (BN - no BN)", lambda r, key=key: probed_mean(r, key), name, LOWER),
+                    bn, base) for name, key in LANDSCAPE.items()]
+    return decided("C16", all_of("C16", parts), bn + base, numbers, list(numbers))
 
 
 BATCH_ARMS = {"batch": "BN", "group": "GroupNorm", "layer": "LayerNorm", "none": "no norm"}
@@ -1130,7 +1101,7 @@ def accuracy_by_batch(runs: list[Run]) -> dict[str, dict[int, Estimate]]:
     return out
 
 
-def advantage_change(arm: list[Run], base: list[Run], small: int, large: int) -> Estimate:
+def advantage_change(arm: list[Run], base: list[Run], small: int, large: int) -> dict:
     """Per seed: (arm - base final accuracy at batch `small`) - (the same at batch `large`). Below 0: the
     arm's advantage over the unnormalized net shrinks as the batch shrinks."""
     def by_seed(runs, size):
@@ -1138,43 +1109,33 @@ def advantage_change(arm: list[Run], base: list[Run], small: int, large: int) ->
 
     a_small, a_large, b_small, b_large = by_seed(arm, small), by_seed(arm, large), by_seed(base, small), by_seed(base, large)
     seeds = set(a_small) & set(a_large) & set(b_small) & set(b_large)
-    return mean_interval((a_small[s] - b_small[s]) - (a_large[s] - b_large[s]) for s in sorted(seeds, key=str))
+    return {s: (a_small[s] - b_small[s]) - (a_large[s] - b_large[s]) for s in sorted(seeds, key=str)
+            if None not in (a_small[s], a_large[s], b_small[s], b_large[s])}
 
 
 def verdict_c17(runs: list[Run]) -> Verdict:
     """C17: BN's advantage over the unnormalized net (final test accuracy, paired by seed) at the smallest
-    batch size minus that at the largest (see advantage_change). Holds when its interval lies wholly below 0
-    (BN weakens as the batch shrinks); does not hold when it lies wholly above 0; otherwise inconclusive.
-    The same number for GroupNorm and LayerNorm says whether a batch-independent norm weakens too."""
+    batch size minus that at the largest (see advantage_change), interval below 0: BN weakens as the batch
+    shrinks. The same number for GroupNorm and LayerNorm (secondary) says whether a batch-independent norm
+    weakens too."""
     base = finished(arm_runs(runs, "none"))
     sizes = sorted({cfg(r, "train.batch_size") for r in finished(runs) if cfg(r, "train.batch_size")})
     if not base or not finished(arm_runs(runs, "batch")) or len(sizes) < 2:
         return no_runs("C17", runs, "no BN and no-BN runs at two or more batch sizes")
     small, large = sizes[0], sizes[-1]
     numbers: dict[str, Any] = {}
-    by_batch = accuracy_by_batch(runs)
-    for label, points in by_batch.items():
+    for label, points in accuracy_by_batch(runs).items():
         numbers[f"{label} final acc by batch size"] = {b: e.mean for b, e in points.items()}
+    results = {}
     for arm, label in BATCH_ARMS.items():
         if arm != "none" and arm_runs(runs, arm):
-            numbers[f"{label} advantage change, batch {small} vs {large}"] = advantage_change(
-                finished(arm_runs(runs, arm)), base, small, large)
-    change = numbers[f"BN advantage change, batch {small} vs {large}"]
-    others = "; ".join(f"{BATCH_ARMS[a]} {format_number(numbers[f'{BATCH_ARMS[a]} advantage change, batch {small} vs {large}'].mean)}"
-                       for a in ("group", "layer") if f"{BATCH_ARMS[a]} advantage change, batch {small} vs {large}" in numbers)
-    shown = (f"BN's lead over no-norm changes by {format_number(change.mean)} from batch {large} to {small}"
-             + (f" (batch-independent norms: {others})" if others else ""))
-    if change.n < MIN_SEEDS:
-        outcome, why = INCONCLUSIVE, f"too few paired seeds ({change.n})"
-    elif change.high < 0:
-        outcome, why = HOLDS, f"BN weakens with small batches: {shown}"
-    elif change.low > 0:
-        outcome, why = DOES_NOT_HOLD, f"BN gains ground at small batches: {shown}"
-    else:
-        outcome, why = INCONCLUSIVE, f"the change's interval includes 0: {shown}"
-    key = [f"BN advantage change, batch {small} vs {large}",
-           *(k for k in numbers if "advantage change" in k and not k.startswith("BN "))]
-    return verdict("C17", outcome, capital(why), runs, numbers, key, change.n)
+            change = one_sample(advantage_change(finished(arm_runs(runs, arm)), base, small, large).values(),
+                                paired_design=True)
+            numbers[f"{label} advantage change, batch {small} vs {large}"] = change
+            results[arm] = judge(f"{label}'s lead over no norm shrinks from batch {large} to {small} "
+                                 "(change of the lead, same seed)", LOWER, 0.0, change)
+    secondary = [r for arm, r in results.items() if arm != "batch"]
+    return decided("C17", results["batch"], runs, numbers, [], secondary)
 
 
 def model_label(run: Run) -> str:
@@ -1186,41 +1147,28 @@ def model_label(run: Run) -> str:
 
 
 def verdict_c18(runs: list[Run]) -> Verdict:
-    """C18: for every model, BN-only training (train.trainable=bn_only) reaches a mean final test accuracy
-    at least FAR_ABOVE_CHANCE above chance: holds; less than WELL_ABOVE_CHANCE above chance in any model:
-    does not hold; in between: inconclusive. Also reports full training and the fraction of its accuracy
-    that BN-only training reaches."""
+    """C18, every model: BN-only training (train.trainable=bn_only) ends more than FAR_ABOVE_CHANCE above
+    chance (final test accuracy - chance, one-sample interval above it). Also reports full training and
+    the fraction of its accuracy that BN-only training reaches."""
     models = sorted({model_label(r) for r in finished(runs)})
     level = chance(runs)
     numbers: dict[str, Any] = {"chance": level}
-    short, far = [], True
-    seeds = None
+    parts = []
     for model in models:
         arm = [r for r in finished(runs) if model_label(r) == model]
-        only, full = final_acc(select(arm, train__trainable="bn_only")), final_acc(select(arm, train__trainable="all"))
+        only_runs = select(arm, train__trainable="bn_only")
+        only, full = final_acc(only_runs), final_acc(select(arm, train__trainable="all"))
         numbers[f"{model} BN-only final acc"] = only
         numbers[f"{model} full training final acc"] = full
         if only.mean is not None and full.mean:
             numbers[f"{model} BN-only / full"] = only.mean / full.mean
-        seeds = only.n if seeds is None else min(seeds, only.n)
-        above = (only.mean if only.mean is not None else level) - level
-        if above < WELL_ABOVE_CHANCE:
-            short.append(f"{model} BN-only ends {above:+.3f} from chance")
-        far = far and above >= FAR_ABOVE_CHANCE
-    if not models or not seeds:
+        if only_runs:
+            parts.append(decide(Comparison(f"{model}: BN-only training ends far above chance (above {FAR_ABOVE_CHANCE:g})",
+                                           final_accuracy, "final test accuracy", HIGHER, FAR_ABOVE_CHANCE),
+                                only_runs, level))
+    if not parts:
         return no_runs("C18", runs, "no finished BN-only runs")
-    shown = "; ".join(f"{m}: {format_number(numbers[f'{m} BN-only final acc'].mean)} BN-only vs "
-                      f"{format_number(numbers[f'{m} full training final acc'].mean)} full" for m in models)
-    if seeds < MIN_SEEDS:
-        outcome, why = INCONCLUSIVE, f"too few runs ({seeds} per arm)"
-    elif short:
-        outcome, why = DOES_NOT_HOLD, f"{'; '.join(short)} ({shown}; chance {level:.3f})"
-    elif far:
-        outcome, why = HOLDS, f"training only gamma and beta ends at least {FAR_ABOVE_CHANCE:g} above chance ({level:.3f}) in every model ({shown})"
-    else:
-        outcome, why = INCONCLUSIVE, f"BN-only training is above chance but not {FAR_ABOVE_CHANCE:g} above it in every model ({shown})"
-    key = [k for k in numbers if k.endswith("final acc")]
-    return verdict("C18", outcome, capital(why), runs, numbers, key, seeds)
+    return decided("C18", all_of("C18", parts), runs, numbers, [k for k in numbers if k.endswith("full training final acc")])
 
 
 VERDICTS: dict[str, Callable[[list[Run]], Verdict]] = {

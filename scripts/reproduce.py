@@ -37,15 +37,14 @@ sys.path.insert(0, str(ROOT))
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra._internal.config_loader_impl import get_overrides_dirname  # noqa: E402
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa: E402
 from hydra.errors import HydraException  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
-from analysis.arms import Arm, same_value  # noqa: E402
-from analysis.claims import CLAIMS, CLAIMS_BY_ID, Claim, experiments_for  # noqa: E402
+from analysis.arms import Arm  # noqa: E402
+from analysis.claims import CLAIMS, CLAIMS_BY_ID, experiments_for  # noqa: E402
 from training.record import SUMMARY_FILE  # noqa: E402
 
 CONFIGS = ROOT / "configs"
@@ -280,6 +279,9 @@ def plan(args: argparse.Namespace, experiment: str, claims: list[str]) -> Sweep:
     check_values(experiment, cfg)
     _, extra_settings = split_extras(args.extra)
     jobs = experiment_jobs(experiment, claims, args.seeds, extra_settings)
+    for settings in dict.fromkeys(job.settings for job in jobs):  # every job's own values, checked before any runs
+        check_values(experiment, compose_shared([*sweep_settings(args, experiment), *common,
+                                                 *(f"{k}={v}" for k, v in settings)], experiment))
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
     sweep_dir = args.out / experiment
     job_dirs = [sweep_dir / job_folder_name(parser, [*common, *job.overrides()]) for job in jobs]

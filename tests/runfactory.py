@@ -30,10 +30,12 @@ def write_run(
     probes: dict | None = None,
     git: str = "abc123",
     extra_config: dict | None = None,
+    choices: dict | None = None,
 ) -> Path:
     """One finished run. acc(step) gives test/acc (train/acc is 0.02 above); extra(step) adds metric keys;
     diverged_at stops it there with status diverged; probes go into summary.json under their names;
-    extra_config adds or replaces config groups' keys ({"bn": {"norm": "group"}})."""
+    extra_config adds or replaces config groups' keys ({"bn": {"norm": "group"}}); choices are the config
+    groups' options as Hydra records them (default: read off bn and model as the configs/ options set them)."""
     folder.mkdir(parents=True, exist_ok=True)
     config = {
         "seed": seed,
@@ -49,6 +51,8 @@ def write_run(
         config[group] = {**config.get(group, {}), **values}
     (folder / ".hydra").mkdir(exist_ok=True)
     (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=True))
+    choices = {"bn": bn_choice(config["bn"]), "model": model_choice(config["model"]), **(choices or {})}
+    (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"runtime": {"choices": choices}}}))
     last = steps if diverged_at is None else diverged_at
     lines = []
     for step in range(0, last + 1, eval_every):
@@ -80,6 +84,25 @@ def write_run(
     }
     (folder / "summary.json").write_text(json.dumps(summary, sort_keys=True))
     return folder
+
+
+def bn_choice(bn: dict) -> str:
+    """The bn=... option whose settings these are (configs/bn/*.yaml)."""
+    if bn.get("placement") == "none":
+        return "none"
+    if bn.get("layers") == "last":
+        return "last"
+    if (bn.get("noise") or {}).get("enabled"):
+        return "noisy"
+    if bn.get("norm") in ("group", "layer"):
+        return bn["norm"]
+    return bn.get("placement", "before")
+
+
+def model_choice(model: dict) -> str:
+    if model.get("name") == "cnn":
+        return "cnn_small"
+    return "mlp_deep" if len(model.get("hidden") or [0] * 3) > 3 else "mlp"
 
 
 def saturating(final: float, speed: float, start: float = 0.1, offset: float = 0.0) -> Callable[[int], float]:
@@ -245,7 +268,7 @@ def dropout_runs(root, bn_gain=0.0, base_gain=0.05):
                 seed=seed,
                 bn=placement,
                 dropout=0.5,
-                acc=step_curve(0.1, final + gain + (0.001 if seed == 1 else 0), 100, j),
+                acc=step_curve(0.1, final + gain + (0.001 if seed == 1 and placement == "none" else 0), 100, j),
             )
 
 
@@ -382,23 +405,55 @@ def bn_only_runs(root, bn_only_final=0.7):
                           extra_config={"model": model, "train": {"trainable": trainable}})
 
 
+def fig1_family_runs(root):
+    """fig1_mnist as scripts/reproduce.py lays it out: the Fig. 1 runs carry the probes of every claim that
+    shares them (activations for C2 and C14, saturation and grad_norms for C10, test_time_stats for C7)."""
+    fig1_runs(root)
+    for run_dir in sorted(root.iterdir()):
+        summary = json.loads((run_dir / "summary.json").read_text())
+        placement, mult, seed = run_dir.name.split("_")
+        if float(mult) != 1.0:
+            continue
+        sat, ratio = (0.05, 0.8) if placement == "before" else (0.6, 0.01)
+        lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        for line in lines:
+            if "test/acc" in line:
+                line.update({"sat/fc1": sat + 0.01 * int(seed), "sat/fc2": sat, "grad/first_over_last": ratio})
+        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+        if placement == "before":
+            summary["test_time_stats"] = time_stats_result()
+            (run_dir / "summary.json").write_text(json.dumps(summary, sort_keys=True))
+
+
+def santurkar_runs(root):
+    """ics as scripts/reproduce.py lays it out: each run carries both the ics and the landscape probe."""
+    ics_runs(root)
+    for run_dir in sorted(root.iterdir()):
+        bn, seed = run_dir.name[:-1], int(run_dir.name[-1])
+        scale = (0.1 if bn == "before" else 1.0) + 0.01 * seed
+        lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        for line in lines:
+            if "test/acc" in line:
+                line.update({"landscape/loss_range": 0.5 * scale, "landscape/grad_change": 2.0 * scale,
+                             "landscape/beta": 10.0 * scale})
+        (run_dir / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
 def write_catalogue(root: Path, skip: tuple[str, ...] = ()) -> Path:
-    """A results folder with every experiment's runs (each claim holds), as scripts/reproduce.py lays it out."""
+    """A results folder with every experiment's runs (each claim holds), as scripts/reproduce.py lays it out:
+    claims that share runs (analysis/claims.py) read them from one folder."""
     builders = {
-        "fig1_mnist": fig1_runs,
+        "fig1_mnist": fig1_family_runs,
         "lr_multiplier": lr_runs,
         "poor_init": poor_init_runs,
         "scale_invariance": scale_runs,
         "placement": placement_runs,
         "dropout": dropout_runs,
-        "saturation": saturation_runs,
         "sigmoid_depth": sigmoid_depth_runs,
-        "test_time_stats": lambda r: probe_runs(r, "test_time_stats", time_stats_result()),
         "insert_pretrained": lambda r: probe_runs(r, "insert_pretrained", insert_result(), bn="none"),
         "bn_math": lambda r: probe_runs(r, "bn_math", bn_math_result()),
         "noisy_bn": noisy_runs,
-        "ics": ics_runs,
-        "landscape": landscape_runs,
+        "ics": santurkar_runs,
         "batch_size": batch_size_runs,
         "bn_only": bn_only_runs,
     }

@@ -20,12 +20,15 @@ TINY = ["dataset=digits", "train.steps=150", "train.eval_every=50", "train.log_e
 
 def sweep_job(results: Path, experiment: str, overrides: list[str]) -> None:
     """One job of `python train.py -m experiment=<experiment> ...`, in-process (no interpreter start per job):
-    the run's record plus the resolved .hydra/config.yaml that Hydra would write."""
+    the run's record plus the resolved .hydra/config.yaml and the config groups' choices that Hydra would write."""
+    full = compose_config([f"experiment={experiment}", *TINY, *overrides], with_hydra=True)
+    choices = OmegaConf.to_container(full.hydra.runtime.choices)
     cfg = compose_config([f"experiment={experiment}", *TINY, *overrides])
     folder = results / experiment / ",".join(overrides)
     run(cfg, folder, experiment=experiment, overrides=overrides)
     (folder / ".hydra").mkdir(exist_ok=True)
     OmegaConf.save(cfg, folder / ".hydra" / "config.yaml", resolve=True)
+    OmegaConf.save({"hydra": {"runtime": {"choices": choices}}}, folder / ".hydra" / "hydra.yaml")
 
 
 @pytest.fixture(scope="session")

@@ -59,7 +59,7 @@ def test_a_claim_runs_end_to_end_and_a_rerun_resumes(tmp_path, capsys, monkeypat
     names = sorted(d.name for d in predicted[0].job_dirs)
     n = len(names)
     assert n > 1 and all(name.startswith("bn=none,init.scale=") and name.endswith(",seed=0") for name in names)
-    assert "bn=none,init.scale=0.0001,seed=0" in names  # 1e-4 as Hydra's sweeper spells it
+    assert "bn=none,init.scale=1e-4,seed=0" in names  # the value as the claim's arm writes it
 
     first = run_script(args, cwd=tmp_path)  # as a user types it
     assert first.returncode == 0, first.stdout + first.stderr
@@ -75,7 +75,7 @@ def test_a_claim_runs_end_to_end_and_a_rerun_resumes(tmp_path, capsys, monkeypat
 
     [line] = log_lines(out)
     assert set(line) == LOG_KEYS
-    assert line["experiment"] == "scale_invariance" and line["claims"] == ["C5", "C8"]
+    assert line["experiment"] == "scale_invariance" and line["claims"] == ["C5"]  # C8 reads these runs too, but was not chosen
     assert (line["jobs"], line["already_complete"], line["returncode"], line["launcher"]) == (n, 0, 0, "basic")
     assert line["command"].startswith("python ") and "experiment=scale_invariance" in line["command"]
     assert line["wall_s"] > 0
@@ -125,7 +125,7 @@ def test_a_claim_runs_end_to_end_and_a_rerun_resumes(tmp_path, capsys, monkeypat
         (["--data", "imagenet"], "error: --data imagenet is not one of"),
         (["--launcher", "basic", "--jobs", "2"], "error: --jobs applies to --launcher local only"),
         (["--data", "mnist"], "error: --data mnist: not found under"),
-        (["--", "optim.momentun=0.9"], "error: Could not override 'optim.momentun'"),
+        (["--", "optim.momentun=0.9"], "error: scale_invariance: Could not override 'optim.momentun'"),
         (["--", "optim.lr=-1"], "error: scale_invariance: optim.lr must be > 0, got -1"),
         (["--", "--seeds", "1"], "error: cannot read '--seeds' after --: "),
         (["--launcher", "basic", "--", "hydra.launcher.partition=gpu"], "error: Could not override 'hydra.launcher.partition'"),

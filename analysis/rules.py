@@ -1,0 +1,222 @@
+"""The small vocabulary verdict rules are written in: compare arms, decide on the difference.
+
+A rule names its arms (lists of runs, picked by their settings), asks one or more `Comparison`s of
+them and combines the answers. Each comparison is decided on the difference between the arms with
+its 95% interval, never on whether two intervals overlap:
+
+- `higher` (a above b by more than `margin`): holds when the interval lies above the margin, does not
+  hold when it lies below it, and is inconclusive otherwise.
+- `lower`: the mirror image.
+- `equal` (a tie within +-margin): two one-sided tests at 5%, i.e. the 90% interval within
+  (-margin, margin): holds; the 95% interval wholly outside it: does not hold; otherwise inconclusive.
+
+The difference is Welch's (unequal variances) between two arms, paired by seed when the comparison says
+so (both arms of a seed see the same batches in the same order), or one arm against a constant (chance,
+a threshold). A ratio of steps is compared on the log scale, paired by seed, and shown as a ratio.
+An inconclusive comparison says about how many seeds per arm would settle it at the observed spread.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+from analysis.runs import Run
+from analysis.stats import (
+    Difference,
+    Estimate,
+    equivalence_interval,
+    mean_interval,
+    one_sample,
+    paired,
+    seeds_needed,
+    welch,
+)
+
+HOLDS, DOES_NOT_HOLD, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+MIN_SEEDS = 2  # per arm, for an interval at all
+HIGHER, LOWER, EQUAL = "higher", "lower", "equal"
+
+Measure = Callable[[Run], "float | None"]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One question of a rule: is `measure` on arm `a` higher than, lower than, or equal to arm `b`
+    (or the constant b)?"""
+
+    label: str  # the question in words, as the report shows it: "BN ends higher"
+    measure: Measure  # one number per run (None: the run has none, e.g. it diverged)
+    quantity: str  # what the measure is, for sentences: "final test accuracy"
+    claim: str  # HIGHER, LOWER or EQUAL
+    margin: float = 0.0  # HIGHER/LOWER: by more than this; EQUAL: within +-margin
+    paired: bool = False  # by seed
+
+    def __post_init__(self):
+        if self.claim not in (HIGHER, LOWER, EQUAL):
+            raise ValueError(f"claim must be {HIGHER}, {LOWER} or {EQUAL}, not {self.claim!r}")
+
+
+@dataclass
+class Result:
+    """The answer to one comparison (or to a condition such as "no run diverged")."""
+
+    label: str
+    outcome: str
+    text: str  # the difference in words and numbers: "+0.020 [+0.008, +0.031], p 0.004 (n=10 vs 10)"
+    difference: Difference | None = None
+    seeds_needed: int | None = None  # per arm, for an inconclusive comparison
+    parts: list["Result"] = field(default_factory=list)  # of a combination
+
+    def line(self, seeds: bool = True) -> str:
+        """"BN ends higher: holds (+0.020 [...])", with the seeds that would settle an inconclusive one."""
+        line = f"{self.label}: {self.outcome}"
+        if self.text:
+            line += f" ({self.text})"
+        if seeds and self.outcome == INCONCLUSIVE and self.seeds_needed:
+            line += f"; about {self.seeds_needed} seeds per arm would settle it"
+        return line
+
+    @property
+    def is_comparison(self) -> bool:
+        return self.difference is not None
+
+
+def decide(comparison: Comparison, a: list[Run], b: list[Run] | float) -> Result:
+    """Answer `comparison` for arm `a` against arm `b` (runs) or a constant."""
+    a_values = values_by_seed(a, comparison.measure)
+    if isinstance(b, (int, float)):
+        diff = one_sample(a_values.values(), float(b))
+    elif comparison.paired:
+        diff = paired(a_values, values_by_seed(b, comparison.measure))
+    else:
+        diff = welch(a_values.values(), values_by_seed(b, comparison.measure).values())
+    return judge(comparison.label, comparison.claim, comparison.margin, diff)
+
+
+def judge(label: str, claim: str, margin: float, diff: Difference, shown: Callable[[Difference], str] | None = None) -> Result:
+    """The outcome of a difference for a claimed direction (or tie) and margin, and the seeds that would settle it."""
+    text = (shown or (lambda d: d.format()))(diff)
+    too_few = min(diff.a_n, diff.b_n if diff.b_n else diff.a_n)
+    if not diff.has_interval or too_few < MIN_SEEDS:
+        n = f"{diff.a_n} pairs" if diff.paired else f"{diff.a_n}" + (f" and {diff.b_n}" if diff.b_n else "")
+        return Result(label, INCONCLUSIVE, f"too few runs ({n}); {text}", diff)
+    if claim == EQUAL:
+        return _judge_equal(label, margin, diff, text)
+    boundary = margin if claim == HIGHER else -margin
+    above, below = diff.low > boundary, diff.high < boundary
+    if (above and claim == HIGHER) or (below and claim == LOWER):
+        outcome = HOLDS
+    elif above or below:
+        outcome = DOES_NOT_HOLD
+    else:
+        outcome = INCONCLUSIVE
+    needed = seeds_needed(diff, boundary) if outcome == INCONCLUSIVE else None
+    return Result(label, outcome, text, diff, needed)
+
+
+def _judge_equal(label: str, margin: float, diff: Difference, text: str) -> Result:
+    low90, high90 = equivalence_interval(diff)
+    text = f"{diff.mean:+.3f}, 90% interval [{low90:+.3g}, {high90:+.3g}] within +-{margin:g}?"
+    if -margin < low90 and high90 < margin:
+        return Result(label, HOLDS, text, diff)
+    if diff.low > margin or diff.high < -margin:
+        return Result(label, DOES_NOT_HOLD, text, diff)
+    inside = abs(diff.mean) < margin
+    edge = math.copysign(margin, diff.mean) if diff.mean else margin
+    return Result(label, INCONCLUSIVE, text, diff, seeds_needed(diff, edge, one_sided=inside))
+
+
+def values_by_seed(runs: list[Run], measure: Measure) -> dict:
+    """{seed: measure(run)} over the completed runs that have a value (diverged runs have none)."""
+    out = {}
+    for run in runs:
+        if run.status != "completed":
+            continue
+        value = measure(run)
+        if value is not None and math.isfinite(value):
+            out[run.summary.get("seed", len(out))] = float(value)
+    return out
+
+
+def steps_ratio(label: str, a: list[Run], b: list[Run], target: Callable[[Run], float | None], steps_of) -> Result:
+    """Steps arm `a` needs over the steps arm `b` needs, per seed (paired), each to the target that
+    `target(b's run)` sets for that seed; `steps_of(run, target)` is the first evaluation at or above it,
+    or None. A run that never reaches its target counts as reaching it one evaluation after its end
+    (censored), so it is counted, not dropped. Decided on the log ratio: holds when the interval of the
+    geometric-mean ratio lies below 1 (a needs fewer steps)."""
+    b_by_seed = {r.summary.get("seed"): r for r in b if r.status == "completed"}
+    logs, reached = {}, {"a": 0, "b": 0, "pairs": 0}
+    for run in a:
+        other = b_by_seed.get(run.summary.get("seed"))
+        if other is None or run.status not in ("completed", "diverged"):
+            continue
+        goal = target(other)
+        if goal is None:
+            continue
+        sa, sb = steps_of(run, goal), steps_of(other, goal)
+        reached["pairs"] += 1
+        reached["a"] += sa is not None
+        reached["b"] += sb is not None
+        sa = sa if sa is not None else censored(run)
+        sb = sb if sb is not None else censored(other)
+        logs[run.summary.get("seed")] = math.log(max(sa, 1) / max(sb, 1))
+    diff = one_sample(logs.values(), 0.0, paired_design=True)
+    result = judge(label, LOWER, 0.0, diff, shown=lambda d: ratio_text(d, reached))
+    result.text = ratio_text(diff, reached)
+    return result
+
+
+def censored(run: Run) -> int:
+    """Where a run that never reached a target counts as reaching it: one evaluation after its last step."""
+    steps = [line["step"] for line in run.metrics if "test/acc" in line]
+    every = (steps[-1] - steps[-2]) if len(steps) >= 2 else 1
+    return (steps[-1] if steps else 0) + every
+
+
+def ratio_text(diff: Difference, reached: dict) -> str:
+    if diff.mean is None:
+        return "no pairs of runs"
+    text = f"ratio {math.exp(diff.mean):.3g}"
+    if diff.has_interval:
+        text += f" [{math.exp(diff.low):.3g}, {math.exp(diff.high):.3g}], p {('< 0.001' if diff.p < 0.001 else f'{diff.p:.3f}')}"
+    text += f" (n={reached['pairs']} pairs; reached the target: {reached['a']}/{reached['pairs']} and {reached['b']}/{reached['pairs']})"
+    return text
+
+
+def condition(label: str, ok: bool, text: str) -> Result:
+    """A yes/no part of a rule that needs no statistics (e.g. "no BN run diverged")."""
+    return Result(label, HOLDS if ok else DOES_NOT_HOLD, text)
+
+
+def all_of(label: str, parts: list[Result]) -> Result:
+    """Holds when every part holds; does not hold when any part does not; otherwise inconclusive. Each part
+    is tested at 5%, and so is the conjunction (an intersection-union test needs no correction)."""
+    outcomes = [p.outcome for p in parts]
+    if DOES_NOT_HOLD in outcomes:
+        outcome = DOES_NOT_HOLD
+    elif INCONCLUSIVE in outcomes:
+        outcome = INCONCLUSIVE
+    else:
+        outcome = HOLDS
+    needed = [p.seeds_needed for p in parts if p.outcome == INCONCLUSIVE and p.seeds_needed]
+    return Result(label, outcome, "", None, max(needed) if needed and outcome == INCONCLUSIVE else None, parts)
+
+
+def any_of(label: str, parts: list[Result]) -> Result:
+    """Holds when some part holds; does not hold when every part does not; otherwise inconclusive."""
+    outcomes = [p.outcome for p in parts]
+    if HOLDS in outcomes:
+        outcome = HOLDS
+    elif all(o == DOES_NOT_HOLD for o in outcomes):
+        outcome = DOES_NOT_HOLD
+    else:
+        outcome = INCONCLUSIVE
+    needed = [p.seeds_needed for p in parts if p.outcome == INCONCLUSIVE and p.seeds_needed]
+    return Result(label, outcome, "", None, min(needed) if needed and outcome == INCONCLUSIVE else None, parts)
+
+
+def arm_estimate(runs: list[Run], measure: Measure) -> Estimate:
+    """The arm's mean and 95% interval of a measure, over the completed runs that have it."""
+    return mean_interval(values_by_seed(runs, measure).values())

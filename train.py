@@ -17,10 +17,16 @@ import sys
 import time
 from pathlib import Path
 
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
 if __name__ == "__main__":
+    # A command line that will be refused is refused now, with one line and within about a second,
+    # and a run says what it loads, before the imports below (torch, wandb) that take seconds.
+    from training.command_line import check_command_line
     from training.interrupt import exit_quietly_on_interrupt
 
-    exit_quietly_on_interrupt()  # Ctrl-C during the imports below: one line, no traceback
+    exit_quietly_on_interrupt()  # Ctrl-C before the run starts: one line, no traceback
+    check_command_line(sys.argv[1:], CONFIG_DIR)
 
 # OpenMP threads that wait for each other spin by default; on cores that another process keeps
 # busy, that spinning made a 2-thread step 6 to 22 times slower (README, Speed). Passive waiting
@@ -49,8 +55,6 @@ from training.probes.layers import bn_buffers
 from training.tracker import start_tracker
 
 log = logging.getLogger("train")
-
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
 def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, overrides: list[str] = ()) -> dict:
@@ -266,9 +270,6 @@ if __name__ == "__main__":
     # Call main() of the importable module `train`, not of __main__: launchers that pickle the
     # task for other processes (joblib, submitit) then pickle it by reference to `train`.
     import train
-    from training.checks import refuse_unknown_settings
-
-    refuse_unknown_settings(sys.argv[1:], CONFIG_DIR)  # before Hydra, whose own message suggests +key=value
 
     # SLURM starts each job in a fresh interpreter, in the folder the sweep was started from:
     # let it import `train` from this checkout too (sbatch passes the environment on).

@@ -11,12 +11,9 @@ import torch.nn as nn
 
 from models import batchnorm as scratch
 from models.noise import ShiftingNoise
+from training.choices import BN_IMPLS, NORMS
 
-ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}
-PLACEMENTS = ("none", "before", "after")
-BN_LAYERS = ("all", "last")
-BN_IMPLS = ("torch", "scratch")
-NORMS = ("batch", "group", "layer")
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}  # training.choices.ACTIVATIONS
 # Every normalization layer the factory builds (their weight and bias are gamma and beta).
 NORM_TYPES = (*scratch.BN_TYPES, nn.GroupNorm, nn.LayerNorm)
 

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-from tests.conftest import run_cli, snapshot
+from tests.conftest import CONFIGS, ROOT, run_cli, snapshot
 
 QUICK = ["logger=none", "train.steps=40", "train.eval_every=20"]
 
@@ -43,11 +45,64 @@ def test_sweep_with_one_bad_value_stops_before_any_job(tmp_path):
     assert not sweep.exists()
 
 
-def test_unknown_option_lists_the_choices(tmp_path):
-    result = run_cli(["bn=sideways"], cwd=tmp_path)
-    assert result.returncode != 0
-    assert "Available options in 'bn'" in result.stderr and "before" in result.stderr
-    assert not (tmp_path / "outputs").exists()
+# What Hydra itself would refuse, with blocks of lines or tracebacks and exit status 1: (command
+# line, the line train.py prints instead).
+HYDRA_ERRORS = [
+    (["bn=befor"], "error: unknown option bn=befor; closest known: before; "
+                   "the options of bn: after, before, group, last, layer, noisy, none"),
+    (["experiment=fig2"], "error: unknown option experiment=fig2; closest known: fig1_mnist; the options of experiment: "),
+    (["train.steps=[1,2"], "error: cannot read train.steps=[1,2 (no viable alternative at input '[1,2'); the syntax: "),
+    (["hydra.run.dir=/proc/x"], "error: hydra.run.dir=/proc/x cannot be created ("),
+    (["-m", "bn=none,nonee"], "error: unknown option bn=nonee; closest known: none; the options of bn: "),
+]
+
+
+@pytest.mark.parametrize("args,message", HYDRA_ERRORS, ids=[" ".join(a) for a, _ in HYDRA_ERRORS])
+def test_hydras_own_errors_are_one_line_with_exit_status_2_and_leave_nothing(tmp_path, args, message):
+    result = run_cli(args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(message), line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_command_line_is_answered_before_torch_is_imported(tmp_path):
+    check = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from training.command_line import check_command_line\n"
+        "try:\n"
+        f"    check_command_line(['optim.lr=-1'], Path({str(CONFIGS)!r}))\n"
+        "except SystemExit as exit:\n"
+        "    print(exit.code, 'torch' in sys.modules, 'wandb' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.stderr.strip() == "error: optim.lr must be > 0, got -1"
+    assert result.stdout.split() == ["2", "False", "False"]
+
+
+def test_a_run_says_what_it_loads_first(tmp_path):
+    result = run_cli([*QUICK, f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "loading digits and building the mlp network ..."
+
+
+def test_sweep_whose_data_is_missing_is_refused_once_before_any_job(tmp_path):
+    (tmp_path / "empty").mkdir()
+    sweep = tmp_path / "sweep"
+    result = run_cli(
+        ["-m", *QUICK, "seed=0,1", "dataset=fashion_mnist", f"dataset.root={tmp_path / 'empty'}", "dataset.download=false",
+         f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+    )
+    single = run_cli([*QUICK, "dataset=fashion_mnist", f"dataset.root={tmp_path / 'empty'}", "dataset.download=false",
+                      f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    assert result.returncode == 2 and single.returncode == 2
+    assert result.stderr.splitlines() == single.stderr.splitlines()  # the one line a single run gets
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: dataset=fashion_mnist: train-images-idx3-ubyte") and "dataset.download=false" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"] and list((tmp_path / "empty").iterdir()) == []
 
 
 def test_local_launcher_runs_jobs_side_by_side_with_shared_cores(tmp_path):

@@ -150,13 +150,20 @@ KNOWN_SETTINGS = [
     [], ["seed=1", "train.steps=5"], ["++optim.lr=0.3"], ["model.hidden.0=5"], ["bn=none,before", "seed=0,1"],
     ["optim=adam", "optim.betas=[0.8,0.9]"], ["experiment=fig1_mnist", "optim=adam", "optim.lr=0.001"], ["model=mlp,cnn", "+model.channels=[2,2]"], ["hydra.run.dir=x"],
     ["dataset=synthetic", "dataset.noise=2"], ["dataset.standardize=false"], ["optim=adam", "optim.eps=1e-6"],
-    ["bn=sideways"],  # an unknown option of a group is Hydra's to report, with its list of choices
+    ["bn=sideways"],  # an unknown option of a group is reported on its own, with the group's options (test_cli.py)
 ]
 
 
 @pytest.mark.parametrize("overrides", KNOWN_SETTINGS, ids=[" ".join(o) or "none" for o in KNOWN_SETTINGS])
 def test_known_settings_pass(overrides):
     assert unknown_setting_error(overrides, CONFIGS) is None
+
+
+def test_the_names_the_checks_accept_are_the_ones_the_code_builds():
+    from models.layers import ACTIVATIONS
+    from training import choices
+
+    assert tuple(ACTIVATIONS) == choices.ACTIVATIONS
 
 
 def test_committed_help_is_generated_from_the_configs():

@@ -1,41 +1,40 @@
 """Checks of a composed config, run before anything is trained or written.
 
-`validate(cfg)` raises ConfigError with a one-line message that names the setting. The Hydra
-callback `CheckBeforeRun` runs it before Hydra creates the run folder (and, for a sweep of the
-basic sweeper, on every job of the sweep before the first starts), fetches missing data for a
-single run, prints the message and exits with status 2. `refuse_unknown_settings` runs even
-earlier, from train.py's command line before Hydra parses it: a key the config does not have is
-refused with the closest known keys. An unknown option of a group is Hydra's own error, with its
-list of choices.
+`validate(cfg)` raises ConfigError with a one-line message that names the setting. `check_run`
+and `check_sweep` add what a single run or a sweep needs (its folder, resuming, the launcher,
+every job of a basic-sweeper sweep). train.py runs them on its command line before Hydra starts
+and before torch is imported (training.command_line, which also refuses a key the config does
+not have, `unknown_setting_error`); the Hydra callback `CheckBeforeRun` runs them again on
+Hydra's own config before it creates a folder, downloads missing data once, prints the message
+and exits with status 2. Nothing here imports torch (the probes' checks do, when probes are chosen).
 """
 from __future__ import annotations
 
-import contextlib
 import difflib
-import io
 import shutil
 import sys
 from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
 
+from hydra.errors import MissingConfigException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from models.layers import ACTIVATIONS, BN_IMPLS, BN_LAYERS, NORMS, PLACEMENTS
-from training.data import DataNotFoundError, cannot_create_reason, fetch_missing_data, missing_data_error
-from training.optim import OPTIMIZERS
+from training.choices import (
+    ACTIVATIONS, BN_IMPLS, BN_LAYERS, DEVICES, EVAL_STATS, NORMS, OPTIMIZERS, PLACEMENTS, TRAINABLE, WANDB_MODES,
+)
+from training.data_files import DataNotFoundError, cannot_create_reason, fetch_missing_data, missing_data_error
 from training.record import METRICS_FILE, SUMMARY_FILE, flatten
-from training.probes import ProbeSettingError, check_probes
-from training.tracker import WANDB_MODES
-
-DEVICES = ("auto", "cpu", "cuda")
-EVAL_STATS = ("ema", "population")
-TRAINABLE = ("all", "bn_only")
 
 
 class ConfigError(ValueError):
     """A setting that cannot work; the message names it."""
+
+
+class MissingDataError(ConfigError):
+    """The data set's files are not there and dataset.download=false. In a sweep the message is
+    the one a single run gets, without the job's name: it names the data set and its folder."""
 
 
 def validate(cfg: DictConfig) -> None:
@@ -52,10 +51,7 @@ def validate(cfg: DictConfig) -> None:
     _check_init(cfg)
     _check_optim(cfg)
     _check_dataset(cfg)
-    try:
-        check_probes(cfg.get("probes"))
-    except ProbeSettingError as error:
-        raise ConfigError(str(error)) from None
+    _check_probes(cfg)
     if cfg.logger.name == "wandb":
         _choice(cfg, "logger.mode", WANDB_MODES)
         _number(cfg, "logger.init_timeout_s", low=0, low_open=True)
@@ -83,7 +79,7 @@ def _check_train(cfg: DictConfig) -> None:
 
 
 def _check_model(cfg: DictConfig) -> None:
-    _choice(cfg, "model.activation", tuple(ACTIVATIONS))
+    _choice(cfg, "model.activation", ACTIVATIONS)
     _number(cfg, "model.dropout", low=0, high=1, high_open=True)
     if cfg.model.name == "mlp":
         _positive_int_list(cfg, "model.hidden")
@@ -180,7 +176,7 @@ def _check_dataset(cfg: DictConfig) -> None:
         raise ConfigError(f"dataset.root={root} is a file, not a folder")
     missing = missing_data_error(cfg.dataset)
     if missing is not None:
-        raise ConfigError(str(missing))
+        raise MissingDataError(str(missing))
     train_size = cfg.dataset.get("train_size")
     if train_size is not None and cfg.train.batch_size > train_size:
         raise ConfigError(f"train.batch_size={cfg.train.batch_size} exceeds dataset.train_size={train_size}")
@@ -190,6 +186,17 @@ def _check_dataset(cfg: DictConfig) -> None:
         if len(cfg.dataset.shape) != 3:
             raise ConfigError(f"dataset.shape must be [channels, height, width], got {list(cfg.dataset.shape)}")
         _number(cfg, "dataset.noise", low=0)
+
+
+def _check_probes(cfg: DictConfig) -> None:
+    if not cfg.get("probes"):
+        return
+    from training.probes import ProbeSettingError, check_probes  # imports torch: only when probes are chosen
+
+    try:
+        check_probes(cfg.probes)
+    except ProbeSettingError as error:
+        raise ConfigError(str(error)) from None
 
 
 # --- typed accessors: each names the key and the value it got --------------------------------
@@ -238,7 +245,47 @@ def _positive_int_list(cfg, key) -> None:
         raise ConfigError(f"{key} must be a list of positive whole numbers, got {value!r}")
 
 
-# --- the Hydra callback -----------------------------------------------------------------------
+# --- a run, a sweep, and the Hydra callback ---------------------------------------------------
+
+
+def check_run(config: DictConfig) -> None:
+    """A single run's settings, resuming and folder (`config` with its hydra node)."""
+    validate(config)
+    run_dir = Path(str(config.hydra.run.dir))
+    if config.resume:
+        check_resume_matches(run_dir, config)
+    check_run_folder(run_dir, bool(config.resume) or bool(config.skip_complete))
+
+
+def check_sweep(config: DictConfig) -> None:
+    """A sweep's launcher, the settings of each of its jobs, its data and its folder, before any
+    job starts. Each job is composed and validated under the basic sweeper; other sweepers give
+    their jobs as they run them, so only the data of the sweep's common settings is checked."""
+    check_launcher(config)
+    if not _is_basic_sweeper(config):
+        missing = missing_data_error(config.dataset)
+        if missing is not None:
+            raise MissingDataError(str(missing))
+    for job_overrides, job_config in sweep_jobs(config):
+        try:
+            validate(job_config)
+        except MissingDataError:
+            raise
+        except ConfigError as error:
+            raise ConfigError(f"sweep job {' '.join(_swept(config, job_overrides))}: {error}") from None
+    reason = cannot_create_reason(Path(str(config.hydra.sweep.dir)))
+    if reason:
+        raise ConfigError(f"hydra.sweep.dir={config.hydra.sweep.dir} cannot be created ({reason})")
+
+
+def fetch_sweep_data(config: DictConfig) -> None:
+    """Download what the sweep's data sets miss, each once, before any job starts (a job that
+    found its data missing would fail alone, and every job would try)."""
+    datasets = {}
+    for dataset in [config.dataset, *(job.dataset for _, job in sweep_jobs(config))]:
+        datasets.setdefault((dataset.name, str(dataset.root)), dataset)
+    for dataset in datasets.values():
+        fetch_missing_data(dataset)
 
 
 def check_run_folder(run_dir: Path, resume: bool) -> None:
@@ -284,47 +331,57 @@ def _flat(cfg: DictConfig) -> dict:
     return {key: str(value) for key, value in flatten(container, sep=".").items()}
 
 
-def _fail(error: ConfigError) -> None:
+def option_error(error: MissingConfigException) -> ConfigError:
+    """Hydra's error for an option a group does not have (bn=befor), as one line with the closest
+    options and the others."""
+    group, _, option = str(error.missing_cfg_file).rpartition("/")
+    options = list(error.options or [])
+    if not options:  # Hydra lists no options for a list of them (probes=[magic])
+        from hydra.core.global_hydra import GlobalHydra
+
+        options = GlobalHydra.instance().config_loader().get_group_options(group) if group else []
+    closest = difflib.get_close_matches(option, options, n=3) or difflib.get_close_matches(option, options, n=1, cutoff=0.4)
+    hint = f"closest known: {', '.join(closest)}; " if closest else ""
+    return ConfigError(f"unknown option {group}={option}; {hint}the options of {group}: {', '.join(options)}")
+
+
+def refuse(error: ConfigError) -> None:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
 
 
 class CheckBeforeRun(Callback):
-    """Validates the config before Hydra writes anything into a run folder. Hydra turns an
-    exception in a callback into a warning and runs the job anyway, so every failure here ends
-    the process itself (SystemExit)."""
+    """Checks the config before Hydra writes anything into a run or sweep folder, then downloads
+    missing data. Hydra turns an exception in a callback into a warning and runs the job anyway,
+    so every failure here ends the process itself (SystemExit)."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        try:
-            validate(config)
-            run_dir = Path(str(config.hydra.run.dir))
-            if config.resume:
-                check_resume_matches(run_dir, config)
-            check_run_folder(run_dir, bool(config.resume) or bool(config.skip_complete))
+        def check() -> None:
+            check_run(config)
             fetch_missing_data(config.dataset)  # last: a run refused for another reason waits for no download
-        except DataNotFoundError as error:
-            _fail(ConfigError(str(error)))
-        except ConfigError as error:
-            _fail(error)
-        except Exception as error:  # a setting the checks could not even read
-            _fail(ConfigError(f"the config could not be checked: {type(error).__name__}: {_first_line(error)}"))
+
+        _refuse_on_error(check, "config")
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        try:
-            check_launcher(config)
-            for job_overrides, job_config in _sweep_job_configs(config):
-                try:
-                    validate(job_config)
-                except ConfigError as error:
-                    raise ConfigError(f"sweep job {' '.join(_swept(config, job_overrides))}: {error}") from None
-            sweep_dir = Path(str(config.hydra.sweep.dir))
-            sweep_dir.mkdir(parents=True, exist_ok=True)
-        except ConfigError as error:
-            _fail(error)
-        except OSError as error:
-            _fail(ConfigError(f"hydra.sweep.dir={config.hydra.sweep.dir} cannot be created ({error.strerror})"))
-        except Exception as error:
-            _fail(ConfigError(f"the sweep could not be checked: {type(error).__name__}: {_first_line(error)}"))
+        def check() -> None:
+            check_sweep(config)
+            fetch_sweep_data(config)
+            Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+
+        _refuse_on_error(check, "sweep")
+
+
+def _refuse_on_error(check, what: str) -> None:
+    try:
+        check()
+    except DataNotFoundError as error:
+        refuse(ConfigError(str(error)))
+    except ConfigError as error:
+        refuse(error)
+    except MissingConfigException as error:  # a swept option the group does not have
+        refuse(option_error(error))
+    except Exception as error:  # a setting the checks could not even read
+        refuse(ConfigError(f"the {what} could not be checked: {type(error).__name__}: {_first_line(error)}"))
 
 
 def check_launcher(config: DictConfig) -> None:
@@ -341,27 +398,46 @@ def _first_line(error: Exception) -> str:
     return lines[0] if lines else ""
 
 
-def _sweep_job_configs(config: DictConfig):
-    """(overrides, config) of every job of a basic-sweeper sweep; nothing for other sweepers (their jobs are
-    validated one by one when they start)."""
+def _is_basic_sweeper(config: DictConfig) -> bool:
+    return str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper")
+
+
+# The jobs of the sweeps composed in this process, by their command line: train.py composes them
+# before Hydra starts, and the callback then checks the same jobs without composing them again
+# (about 0.2 s a job).
+_SWEEP_JOBS: dict[tuple, list] = {}
+
+
+def sweep_jobs(config: DictConfig) -> list[tuple[list[str], DictConfig]]:
+    """(overrides, config) of every job of a basic-sweeper sweep; none for other sweepers."""
+    if not _is_basic_sweeper(config):
+        return []
+    hydra_overrides = [o for o in config.hydra.overrides.hydra if not o.startswith("hydra.mode=")]  # Hydra's own
+    key = (tuple(config.hydra.overrides.task), tuple(hydra_overrides))
+    if key not in _SWEEP_JOBS:
+        _SWEEP_JOBS[key] = list(_compose_sweep_jobs(config))
+    return _SWEEP_JOBS[key]
+
+
+def _compose_sweep_jobs(config: DictConfig):
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    if not str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper"):
-        return
     loader = GlobalHydra.instance().config_loader()
-    task_overrides = list(config.hydra.overrides.task)
-    parsed = OverridesParser.create(config_loader=loader).parse_overrides(task_overrides)
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides(list(config.hydra.overrides.task))
     for batch in BasicSweeper.split_arguments(parsed, max_batch_size=None):
         for job_overrides in batch:
             yield job_overrides, loader.load_sweep_config(config, job_overrides)
 
 
 def _swept(config: DictConfig, job_overrides: list[str]) -> list[str]:
-    """The overrides of one job that differ between jobs (the swept ones)."""
-    fixed = set(config.hydra.overrides.task)
-    return [o for o in job_overrides if o not in fixed] or job_overrides
+    """The overrides of one job whose keys the sweep varies."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    swept = {override.key_or_group for override in parsed if override.is_sweep_override()}
+    return [o for o in job_overrides if o.split("=", 1)[0].lstrip("+~") in swept] or job_overrides
 
 
 # --- unknown settings: every key on the command line must be one the config has -----------------
@@ -404,23 +480,6 @@ def unknown_setting_error(overrides: list[str], config_dir: Path, config_name: s
         hint = f"closest known: {', '.join(closest)}" if closest else "python train.py --help lists the settings"
         return f"unknown setting {key}{where}; {hint}"
     return None
-
-
-def refuse_unknown_settings(argv: list[str], config_dir: Path, config_name: str = "train") -> None:
-    """Check the overrides of a train.py command line before Hydra sees them; exit 2 with one line
-    for an unknown key. Command lines for Hydra's own information (--help, --info, ...) pass."""
-    from hydra._internal.utils import get_args_parser
-
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            args = get_args_parser().parse_args(argv)
-    except SystemExit:  # --version, or a malformed command line: Hydra answers it itself
-        return
-    if args.help or args.hydra_help or args.info or args.shell_completion or args.config_name or args.config_dir:
-        return
-    message = unknown_setting_error(list(args.overrides), config_dir, config_name)
-    if message:
-        _fail(ConfigError(message))
 
 
 @dataclass

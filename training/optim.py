@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-OPTIMIZERS = ("sgd", "adam")
+from training.choices import OPTIMIZERS
 
 
 def step_size(cfg, batch_size: int | None = None) -> float:

@@ -28,8 +28,6 @@ from training.record import flatten
 
 log = logging.getLogger(__name__)
 
-WANDB_MODES = ("offline", "online", "disabled")
-
 HISTOGRAM_BINS = 64
 
 # Summary of a logged metric across the run: "max,last" keeps the best and the final value.

@@ -35,18 +35,30 @@ def _error(estimate: Estimate) -> tuple[float, float]:
     return (estimate.mean - estimate.low, estimate.high - estimate.mean)
 
 
+def bands(frame: pd.DataFrame, within: tuple[float, float] | None = None) -> pd.DataFrame:
+    """The rows of a curve_interval frame that have an interval (one run has none), as floats, clipped to
+    `within` (an accuracy's band stays in [0, 1])."""
+    band = frame.dropna(subset=["low", "high"]).astype({"low": float, "high": float})
+    if within is not None:
+        band = band.assign(low=band["low"].clip(*within), high=band["high"].clip(*within))
+    return band
+
+
 def convergence(
-    curves: dict[str, pd.DataFrame], path, title: str = "", ylabel: str = "test accuracy", styles: dict | None = None
+    curves: dict[str, pd.DataFrame], path, title: str = "", ylabel: str = "test accuracy", styles: dict | None = None,
+    within: tuple[float, float] | None = (0.0, 1.0),
 ) -> Path:
-    """Fig. 1a: mean curve per arm with its 95% band. curves: label -> analysis.stats.curve_interval frame;
-    styles: label -> {"color": ..., "linestyle": ...} (default: one color per curve, solid)."""
+    """Fig. 1a: mean curve per arm with its 95% band (none for a single run; clipped to `within`, an
+    accuracy's range). curves: label -> analysis.stats.curve_interval frame; styles: label -> {"color": ...,
+    "linestyle": ...} (default: one color per curve, solid)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for color, (label, frame) in zip(COLORS, curves.items()):
         style = {"color": color, "linestyle": "-", **(styles or {}).get(label, {})}
         n = int(frame["n"].max()) if len(frame) else 0
-        ax.plot(frame["step"], frame["mean"], label=f"{label} (n={n})", **style)
-        band = frame.dropna(subset=["low", "high"])
-        ax.fill_between(band["step"], band["low"], band["high"], color=style["color"], alpha=0.2, linewidth=0)
+        ax.plot(frame["step"], frame["mean"].astype(float), label=f"{label} (n={n})", **style)
+        band = bands(frame, within)
+        if len(band):
+            ax.fill_between(band["step"], band["low"], band["high"], color=style["color"], alpha=0.2, linewidth=0)
     ax.set_xlabel("SGD steps")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -68,9 +80,10 @@ def curve_panels(
             if frame.empty:
                 continue
             ax.plot(frame["step"], frame["mean"], color=color, marker=".", label=f"{label} (n={int(frame['n'].max())})")
-            band = frame.dropna(subset=["low", "high"])
+            band = bands(frame)
             drawable = band["low"] > 0 if log_y else band["low"] == band["low"]  # a t-band below 0 has no log-axis place
-            ax.fill_between(band["step"], band["low"], band["high"], where=drawable, color=color, alpha=0.2, linewidth=0)
+            if len(band):
+                ax.fill_between(band["step"], band["low"], band["high"], where=drawable, color=color, alpha=0.2, linewidth=0)
         if log_y:
             ax.set_yscale("log")
         ax.set_title(measure)

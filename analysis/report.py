@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -186,6 +187,46 @@ def claim_section(r: ClaimResult, folder: Path, shared: dict[str, int]) -> list[
     return lines
 
 
+def protocol_warning(results: list[ClaimResult]) -> list[str]:
+    """A paragraph above the verdicts when runs trained less than their experiment's protocol (a quick look
+    with --steps) or with fewer seeds than the claims' defaults: their verdicts describe those runs only."""
+    short = sorted({f"`{run.path.parent.name}` ({planned} of {protocol} steps)"
+                    for r in results for run in r.runs
+                    for planned, protocol in [(rules.planned_steps(run), protocol_steps(run.path.parent.name))]
+                    if planned is not None and protocol is not None and planned < protocol})
+    few = [f"{r.claim.id} ({r.verdict.seeds} of {r.claim.seeds})" for r in results
+           if r.verdict is not None and 0 < r.verdict.seeds < r.claim.seeds]
+    lines = []
+    if short:
+        lines.append("**A quick look, not the claims' evidence:** these runs train fewer steps than their experiments' "
+                     f"protocols: {', '.join(short)}. The verdicts below describe these short runs only.")
+    if few:
+        lines.append(f"**Fewer seeds than the catalogue's defaults** (runs per arm, of the default): {', '.join(few)}.")
+    return [" ".join(lines), ""] if lines else []
+
+
+def protocol_steps(experiment: str) -> int | None:
+    """train.steps of an experiment's own config (None for an epoch-based protocol or an unknown experiment)."""
+    return _protocol_steps().get(experiment)
+
+
+@functools.lru_cache(maxsize=1)
+def _protocol_steps() -> dict[str, int]:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    steps = {}
+    configs = Path(__file__).resolve().parent.parent / "configs"
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
+        for path in sorted((configs / "experiment").glob("*.yaml")):
+            cfg = compose(config_name="train", overrides=[f"experiment={path.stem}"])
+            if cfg.train.epochs is None:
+                steps[path.stem] = int(cfg.train.steps)
+    GlobalHydra.instance().clear()
+    return steps
+
+
 def claim_order(claim_id: str) -> int:
     return [c.id for c in CLAIMS].index(claim_id)
 
@@ -317,7 +358,7 @@ def render(results: list[ClaimResult], folder: Path) -> str:
         "## Verdicts",
         "",
     ]
-    lines += verdict_table(results) + [""]
+    lines += protocol_warning(results) + verdict_table(results) + [""]
     failed = [r for r in results if r.outcome == rules.DOES_NOT_HOLD]
     unclear = [r for r in results if r.outcome == rules.INCONCLUSIVE]
     if failed:

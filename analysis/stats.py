@@ -17,6 +17,7 @@ from scipy.special import stdtr, stdtrit  # normal and Student-t quantiles and c
 
 CONFIDENCE = 0.95
 PERCENTILES = ("p15", "p50", "p85")
+SPREAD_FLOOR = 0.1  # drift_score's smallest width, in units of the nonlinearity's input (a sigmoid's scale is 1)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,9 @@ def drift_score(
         drift = mean over q in {15, 50, 85} of (max_t p_q(t) - min_t p_q(t)) / spread,
         spread = mean_t (p85(t) - p15(t)),
     i.e. the range each percentile sweeps, in units of the distribution's own 15-85 width. 0 means
-    perfectly steady; 1 means a percentile moved by as much as the distribution is wide.
+    perfectly steady; 1 means a percentile moved by as much as the distribution is wide. The width counts
+    as at least SPREAD_FLOOR: a distribution far narrower than the sigmoid's own scale (an unnormalized
+    net that stays at chance) would otherwise turn a small move into a score in the thousands.
     """
     start = 0.1 * total_steps
     keep = [i for i, s in enumerate(steps) if s >= start]
@@ -97,7 +100,7 @@ def drift_score(
     spread = float(np.mean(series[2] - series[0]))
     if not spread > 0:
         return None
-    return float(np.mean([(s.max() - s.min()) / spread for s in series]))
+    return float(np.mean([(s.max() - s.min()) / max(spread, SPREAD_FLOOR) for s in series]))
 
 
 # --- differences between arms: the numbers verdicts are decided on ---------------------------------

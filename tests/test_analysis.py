@@ -7,7 +7,7 @@ import pytest
 from runfactory import write_run
 
 from analysis import plots
-from analysis.stats import Estimate, curve_interval, drift_score, mean_interval, steps_to_target
+from analysis.stats import SPREAD_FLOOR, Estimate, curve_interval, drift_score, mean_interval, steps_to_target
 from analysis.tables import curves, group_by_settings, load_all, runs_table, swept_keys
 
 
@@ -50,6 +50,13 @@ def test_drift_score_by_hand():
     assert drift_score(p15, p50, p85, steps, 1000) == pytest.approx(0.8)
     assert drift_score([0, 0], [1, 1], [2, 2], [0, 50], 1000) is None  # no two evals after 10%
     assert drift_score([0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 100, 200], 1000) is None  # no spread
+
+
+def test_drift_score_counts_a_degenerate_width_as_its_floor():
+    # a distribution 0.001 wide whose percentiles each move by 0.05: over its own width that is 50, over
+    # the floor of 0.1 it is 0.5
+    p15, p50, p85 = [0, 0.0, 0.05], [0, 0.0005, 0.0505], [0, 0.001, 0.051]
+    assert drift_score(p15, p50, p85, [0, 100, 200], 1000) == pytest.approx(0.05 / SPREAD_FLOOR)
 
 
 def sweep(root):

@@ -344,7 +344,7 @@ def _duration(seconds) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
 
 
-def render(results: list[ClaimResult], folder: Path) -> str:
+def render(results: list[ClaimResult], folder: Path, siblings: tuple[Path, ...] = ()) -> str:
     datasets = sorted(
         {d.strip() for r in results if r.verdict for d in r.verdict.dataset.split(",") if d.strip() != "n/a"}
     )
@@ -353,7 +353,9 @@ def render(results: list[ClaimResult], folder: Path) -> str:
         "",
         "Claim by claim, whether batch normalization does what the papers say, computed from the runs in this "
         "folder by `python scripts/report.py` (claims, sources and rules: `docs/claims.md`). "
-        f"Data: {', '.join(datasets) or 'none'}.",
+        f"Data: {', '.join(datasets) or 'none'}."
+        + "".join(f" The same catalogue on another data set: [`{Path(os.path.relpath(other, folder)).as_posix()}/"
+                  f"{REPORT_FILE}`]({Path(os.path.relpath(other, folder)).as_posix()}/{REPORT_FILE})." for other in siblings),
         "",
         "## Verdicts",
         "",
@@ -362,9 +364,9 @@ def render(results: list[ClaimResult], folder: Path) -> str:
     failed = [r for r in results if r.outcome == rules.DOES_NOT_HOLD]
     unclear = [r for r in results if r.outcome == rules.INCONCLUSIVE]
     if failed:
-        lines += ["Did not reproduce:", ""] + [f"- {r.claim.id}: {r.verdict.explanation}" for r in failed] + [""]
+        lines += ["Did not reproduce:", ""] + [f"- {r.claim.id}: {r.verdict.why_not()}" for r in failed] + [""]
     if unclear:
-        lines += ["Inconclusive:", ""] + [f"- {r.claim.id}: {r.verdict.explanation}" for r in unclear] + [""]
+        lines += ["Inconclusive:", ""] + [f"- {r.claim.id}: {r.verdict.why_not()}" for r in unclear] + [""]
     not_run = [r.claim.id for r in results if r.verdict is None]
     if not_run:
         lines += [f"Not run: {', '.join(not_run)}.", ""]
@@ -376,46 +378,73 @@ def render(results: list[ClaimResult], folder: Path) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-README_START = "<!-- results: written by `python scripts/report.py <folder> --readme README.md`; not edited by hand -->"
+README_START = (
+    "<!-- results: written by `python scripts/report.py <folder> [<folder> ...] --readme README.md`; not edited by hand -->"
+)
 README_END = "<!-- end of results -->"
 README_FIGURES = ("c1_convergence.png", "c2_percentiles.png")
 
 
-def readme_block(results: list[ClaimResult], folder: Path, readme_dir: Path) -> str:
-    """The README's results: Fig. 1 (a and b,c), the verdict table, what did not reproduce and why,
-    and how long the sweeps took, all from the same runs as the report."""
-    log, _ = read_log(folder)
-    where = Path(os.path.relpath(folder, readme_dir)).as_posix()
-    runs = len({run.path for r in results for run in r.runs})  # claims that share an experiment share its runs
-    total = sum(e["wall_s"] for e in log.values())
-    lines = [
-        README_START,
-        "",
-        f"From [`{where}/REPORT.md`]({where}/REPORT.md): {runs} runs, every verdict computed from them. "
-        f"The sweeps took {_duration(total) if log else 'an unknown time'} of wall time on the 2-core machine "
-        "this project is developed on, two jobs at a time.",
-        "",
-    ]
-    figures = [name for name in README_FIGURES if (folder / FIGURES_DIR / name).is_file()]
+def short_verdict(v: Verdict | None) -> str:
+    """A verdict and the differences that decided it, briefly: "**holds**: +0.020 [+0.008, +0.031]; ratio 0.10 [...]"."""
+    if v is None:
+        return f"**{NOT_RUN}**"
+    numbers = [leaf.brief() for leaf in (deciding_parts(v.decision) if v.decision else []) if leaf.is_comparison]
+    text = f"**{v.verdict}**"
+    if v.seeds_needed:
+        text += f" (about {v.seeds_needed} seeds per arm would settle it)"
+    return text + (": " + "; ".join(numbers) if numbers else "")
+
+
+def readme_block(folders: list[tuple[Path, list[ClaimResult]]], readme_dir: Path) -> str:
+    """The README's results: Fig. 1 (a and b,c) of the first data set, one verdict column per data set with
+    the differences that decided it, what did not reproduce on the first data set and why, and how long
+    each catalogue took, all from the same runs as the reports."""
+    lines = [README_START, ""]
+    for folder, results in folders:
+        log, _ = read_log(folder)
+        where = Path(os.path.relpath(folder, readme_dir)).as_posix()
+        runs = len({run.path for r in results for run in r.runs})  # a run several claims share counts once
+        total = sum(e["wall_s"] for e in log.values())
+        lines.append(f"- {data_name(results)}: [`{where}/REPORT.md`]({where}/REPORT.md), {runs} runs, "
+                     f"{_duration(total) if log else 'an unknown time'} of wall time on the 2-core machine this "
+                     "project is developed on, two jobs at a time.")
+    lines.append("")
+    first, first_results = folders[0]
+    where = Path(os.path.relpath(first, readme_dir)).as_posix()
+    figures = [name for name in README_FIGURES if (first / FIGURES_DIR / name).is_file()]
     lines += [f"![{Path(name).stem}]({where}/{FIGURES_DIR}/{name})" for name in figures] + ([""] if figures else [])
-    lines += verdict_table(results) + [""]
-    failed = [r for r in results if r.outcome == rules.DOES_NOT_HOLD]
+    header = ["claim", *(data_name(results) for _, results in folders), "the source's number"]
+    lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for i, r in enumerate(first_results):
+        cells = [f"{r.claim.id} {_cell(r.claim.text)}", *(_cell(short_verdict(results[i].verdict)) for _, results in folders),
+                 _cell(r.claim.source_number or "-")]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    failed = [r for r in first_results if r.outcome == rules.DOES_NOT_HOLD]
     if failed:
-        lines += ["Where a claim did not reproduce, and why:", ""]
-        lines += [f"- {r.claim.id}: {r.verdict.explanation}" for r in failed] + [""]
+        lines += [f"Where a claim did not reproduce on {data_name(first_results)}, and why:", ""]
+        lines += [f"- {r.claim.id}: {r.verdict.why_not()}" for r in failed] + [""]
     return "\n".join(lines + [README_END])
+
+
+def data_name(results: list[ClaimResult]) -> str:
+    names = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "digits": "digits", "cifar10": "CIFAR-10"}
+    found = sorted({d.strip() for r in results if r.verdict for d in r.verdict.dataset.split(",") if d.strip() != "n/a"})
+    return ", ".join(names.get(d, d) for d in found) or "no data"
 
 
 def update_readme(readme: Path, block: str) -> None:
     """Replace the text between the README's result markers (both must be there) by `block`."""
     text = readme.read_text()
-    start, end = text.find(README_START), text.find(README_END)
+    start, end = text.find("<!-- results:"), text.find(README_END)
     if start < 0 or end < start:
         raise ValueError(f"{readme} has no results markers ({README_START!r} ... {README_END!r})")
     readme.write_text(text[:start] + block + text[end + len(README_END):])
 
 
-def write_report(folder: str | Path, progress=lambda line: None) -> Path:
+def write_report(folder: str | Path, progress=lambda line: None, siblings: tuple[Path, ...] = ()) -> Path:
+    """<folder>/REPORT.md and its figures; `siblings` are the other data sets' results folders it links to."""
     folder = Path(folder)
     figures = folder / FIGURES_DIR
     if figures.is_dir():  # figures of claims that lost their runs must not linger
@@ -423,27 +452,35 @@ def write_report(folder: str | Path, progress=lambda line: None) -> Path:
             old.unlink()
     results = evaluate(folder, figures, progress)
     path = folder / REPORT_FILE
-    path.write_text(render(results, folder))
+    path.write_text(render(results, folder, siblings))
     return path
 
 
 def main(argv: list[str]) -> int:
     readme = None
-    if len(argv) == 3 and argv[1] == "--readme":
-        argv, readme = argv[:1], Path(argv[2])
-    if len(argv) != 1 or argv[0].startswith("-"):
-        print("error: usage: python scripts/report.py <results folder> [--readme README.md]", file=sys.stderr)
+    if "--readme" in argv:
+        at = argv.index("--readme")
+        if at + 1 >= len(argv):
+            print("error: --readme needs a file, e.g. --readme README.md", file=sys.stderr)
+            return 2
+        readme, argv = Path(argv[at + 1]), argv[:at] + argv[at + 2:]
+    if not argv or any(a.startswith("-") for a in argv):
+        print("error: usage: python scripts/report.py <results folder> [<results folder> ...] [--readme README.md]",
+              file=sys.stderr)
         return 2
-    folder = Path(argv[0])
-    if not folder.is_dir():
-        print(f"error: results folder {folder} does not exist", file=sys.stderr)
-        return 2
-    if readme is not None and README_START not in (readme.read_text() if readme.is_file() else ""):
+    folders = [Path(a) for a in argv]
+    for folder in folders:
+        if not folder.is_dir():
+            print(f"error: results folder {folder} does not exist", file=sys.stderr)
+            return 2
+    if readme is not None and "<!-- results:" not in (readme.read_text() if readme.is_file() else ""):
         print(f"error: {readme} has no results markers to write between", file=sys.stderr)
         return 2
-    path = write_report(folder, progress=lambda line: print(line, file=sys.stderr, flush=True))
-    print(f"wrote {path}")
+    for folder in folders:
+        siblings = tuple(f for f in folders if f != folder)
+        path = write_report(folder, progress=lambda line: print(line, file=sys.stderr, flush=True), siblings=siblings)
+        print(f"wrote {path}")
     if readme is not None:
-        update_readme(readme, readme_block(evaluate(folder), folder, readme.resolve().parent))
+        update_readme(readme, readme_block([(f, evaluate(f)) for f in folders], readme.resolve().parent))
         print(f"wrote the results into {readme}")
     return 0

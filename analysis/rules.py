@@ -82,6 +82,15 @@ class Result:
     def is_comparison(self) -> bool:
         return self.difference is not None
 
+    @property
+    def name(self) -> str:
+        """The label without its parenthesis: "BN ends higher"."""
+        return self.label.split(" (")[0]
+
+    def brief(self) -> str:
+        """"BN ends higher: +0.020 [+0.008, +0.031]": the difference and its interval, nothing else."""
+        return f"{self.name}: {self.text.split(', p ')[0].split(' (n=')[0].split('; ')[0]}"
+
 
 def decide(comparison: Comparison, a: list[Run], b: list[Run] | float) -> Result:
     """Answer `comparison` for arm `a` against arm `b` (runs) or a constant."""
@@ -118,7 +127,7 @@ def judge(label: str, claim: str, margin: float, diff: Difference, shown: Callab
 
 def _judge_equal(label: str, margin: float, diff: Difference, text: str) -> Result:
     low90, high90 = equivalence_interval(diff)
-    text = f"{diff.mean:+.3f}, 90% interval [{low90:+.3g}, {high90:+.3g}] within +-{margin:g}?"
+    text = f"{diff.mean:+.3f}, 90% interval [{low90:+.3f}, {high90:+.3f}] against +-{margin:g}"
     if -margin < low90 and high90 < margin:
         return Result(label, HOLDS, text, diff)
     if diff.low > margin or diff.high < -margin:

@@ -84,12 +84,21 @@ class Verdict:
     steps: int | str | None = None  # one number, or "fewest-most" where the runs differ
     decision: Result | None = None  # the primary comparison (or combination) that decided it
     secondary: list[Result] = field(default_factory=list)  # shown, not deciding
+    note: str = ""  # what the rule adds to its parts: a cause, a caveat
+
+    def why_not(self) -> str:
+        """What kept the claim from holding: its parts that did not hold (or are open), and the rule's note."""
+        if self.decision is None:
+            return self.explanation
+        open_parts = [leaf.line() for leaf in deciding_parts(self.decision) if leaf.outcome != HOLDS]
+        return capital(self.verdict) + " " + "; ".join(open_parts) + "." + self.note
 
     def key_numbers(self) -> str:
         """The verdict table's cell: each comparison that decided it (and any condition that failed), then
         the rule's own key numbers."""
         leaves = deciding_parts(self.decision) if self.decision else []
-        parts = [leaf.line(seeds=False) for leaf in leaves if leaf.is_comparison or leaf.outcome != HOLDS]
+        parts = [f"{leaf.brief()} ({leaf.outcome})" if leaf.is_comparison else leaf.line(seeds=False)
+                 for leaf in leaves if leaf.is_comparison or leaf.outcome != HOLDS]
         parts += [f"{name} {format_number(self.numbers[name])}" for name in self.key if name in self.numbers]
         return "; ".join(parts)
 
@@ -199,7 +208,7 @@ def decided(claim: str, decision: Result, runs: list[Run], numbers: dict, key: l
     explanation = capital(decision.outcome) + " " + "; ".join(leaf.line() for leaf in leaves) + "." + note
     dataset, steps = describe(runs)
     return Verdict(claim, decision.outcome, explanation, numbers, list(key), min(ns, default=0), dataset, steps,
-                   decision, list(secondary))
+                   decision, list(secondary), note)
 
 
 def no_runs(claim: str, runs: list[Run], what: str) -> Verdict:

@@ -279,9 +279,10 @@ def plan(args: argparse.Namespace, experiment: str, claims: list[str]) -> Sweep:
     check_values(experiment, cfg)
     _, extra_settings = split_extras(args.extra)
     jobs = experiment_jobs(experiment, claims, args.seeds, extra_settings)
-    for settings in dict.fromkeys(job.settings for job in jobs):  # every job's own values, checked before any runs
-        check_values(experiment, compose_shared([*sweep_settings(args, experiment), *common,
-                                                 *(f"{k}={v}" for k, v in settings)], experiment))
+    if extra_settings:  # values from the command line reach the jobs' own settings: check each before any runs
+        for settings in dict.fromkeys(job.settings for job in jobs):
+            check_values(experiment, compose_shared([*sweep_settings(args, experiment), *common,
+                                                     *(f"{k}={v}" for k, v in settings)], experiment))
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
     sweep_dir = args.out / experiment
     job_dirs = [sweep_dir / job_folder_name(parser, [*common, *job.overrides()]) for job in jobs]

@@ -3,7 +3,7 @@ whether any claim's verdict changes when the re-runs replace the records.
 
     python scripts/verify.py results/mnist                       # 3 runs drawn at random
     python scripts/verify.py results/mnist --sample 10 --seed 1
-    python scripts/verify.py results/mnist --runs 'fig1_mnist/bn=none,optim.lr_mult=1,seed=0'
+    python scripts/verify.py results/mnist --runs 'fig1_mnist/bn=none,optim.lr_mult=1,seed=0' 'ics/bn=none,seed=0'
 
 Each chosen run is trained again from its own recorded overrides (.hydra/overrides.yaml) into
 <out>/<experiment>/<job> (default: a fresh temporary folder), with no tracker. The same seed gives the
@@ -45,7 +45,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("folder", type=Path, help="a results folder (as scripts/reproduce.py writes it)")
     parser.add_argument("--sample", type=int, default=3, help="how many finished runs to draw at random (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
-    parser.add_argument("--runs", default=None, help="comma-separated runs to re-run, as <experiment>/<job>, instead of a draw")
+    parser.add_argument("--runs", nargs="+", default=None,
+                        help="runs to re-run, as <experiment>/<job> (job folders hold commas), instead of a draw")
     parser.add_argument("--out", type=Path, default=None, help="where the re-runs go (default: a temporary folder)")
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
@@ -59,7 +60,7 @@ def choose(folder: Path, args: argparse.Namespace) -> list[Path]:
     """The run folders to re-run: those named by --runs, or a seeded draw of --sample finished runs."""
     runs = [p for p in find_runs(folder) if load_run(p).status in FINISHED]
     if args.runs:
-        chosen = [folder / name.strip() for name in args.runs.split(",") if name.strip()]
+        chosen = [folder / name.strip().rstrip("/") for name in args.runs if name.strip()]
         unknown = [str(p.relative_to(folder)) for p in chosen if p not in runs]
         if unknown:
             raise UsageError(f"--runs: no finished run {', '.join(unknown)} in {folder}")

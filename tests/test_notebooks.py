@@ -45,7 +45,7 @@ def test_notebooks_are_thin_percent_scripts_with_one_results_variable():
     assert {p.stem for p in NOTEBOOKS} >= {"convergence", "activations", "verdicts"}
     for path in NOTEBOOKS:
         text = path.read_text()
-        assert "# %%" in text and 'RESULTS = os.environ.get("BN_RESULTS", "results/fashion_mnist")' in text
+        assert "# %%" in text and 'RESULTS = os.environ.get("BN_RESULTS", "results/mnist")' in text
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-RESULTS = os.environ.get("BN_RESULTS", "results/fashion_mnist")
+RESULTS = os.environ.get("BN_RESULTS", "results/mnist")
 
 ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "analysis" / "claims.py").is_file())
 sys.path.insert(0, str(ROOT))

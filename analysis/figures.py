@@ -26,6 +26,7 @@ from analysis.verdicts import (
     gradient_imbalance,
     ics_layers,
     layer_order,
+    tiny_eps,
     mean_curve,
     model_label,
     planned_steps,
@@ -153,10 +154,14 @@ def figures_c3(runs, folder) -> list[Path]:
 
 
 def c4_arms(runs: list[Run]) -> dict[str, list[Run]]:
+    """The poor-init arms, the eps test (BN on the logits with a tiny eps) and the notes-width CNN at init."""
+    main = [r for r in runs if not tiny_eps(r) and r.path.parent.name != "poor_init_width"]
     return {
-        "no BN": select(runs, bn__placement="none"),
-        "BN everywhere": select(runs, bn__placement="before", bn__layers="all"),
-        "BN on the logits only": select(runs, bn__placement="before", bn__layers="last"),
+        "no BN": select(main, bn__placement="none"),
+        "BN everywhere": select(main, bn__placement="before", bn__layers="all"),
+        "BN on the logits only": select(main, bn__placement="before", bn__layers="last"),
+        "BN on the logits, eps 1e-38": [r for r in runs if tiny_eps(r)],
+        "no BN, the notes' width (at init)": [r for r in runs if r.path.parent.name == "poor_init_width"],
     }
 
 
@@ -171,7 +176,7 @@ def figures_c4(runs, folder) -> list[Path]:
                 scales, Path(folder) / "c4_scale_by_depth.png", "Pre-activation scale at initialization"
             )
         )
-    accs = {label: final_acc(arm) for label, arm in arms.items() if finished(arm)}
+    accs = {label: final_acc(arm) for label, arm in arms.items() if finished(arm) and "at init" not in label}
     if accs:
         out.append(
             plots.point_chart(
@@ -265,12 +270,19 @@ def figures_c8(runs, folder) -> list[Path]:
 
 
 def figures_c9(runs, folder) -> list[Path]:
+    """Final accuracy and train-test gap with dropout 0 and 0.5, per arm, in each regime (Fig. 1; overfitting)."""
     groups, gaps = {}, {}
-    for p in ("none", "before"):
-        arm = select(runs, bn__placement=p)
-        groups[ARM_LABELS[p]] = {f"dropout {d:g}": final_acc(select(arm, model__dropout=d)) for d in (0.0, 0.5)}
-        gaps[ARM_LABELS[p]] = {f"dropout {d:g}": train_test_gap(select(arm, model__dropout=d)) for d in (0.0, 0.5)}
-    if not any(e.mean is not None for g in groups.values() for e in g.values()):
+    regimes = {"Fig. 1": [r for r in runs if r.path.parent.name != "dropout_overfit"],
+               "overfitting": [r for r in runs if r.path.parent.name == "dropout_overfit"]}
+    for regime, members in regimes.items():
+        for p in ("none", "before"):
+            arm = select(members, bn__placement=p)
+            label = f"{ARM_LABELS[p]}, {regime}" if regimes["overfitting"] else ARM_LABELS[p]
+            accs = {f"dropout {d:g}": final_acc(select(arm, model__dropout=d)) for d in (0.0, 0.5)}
+            if any(e.mean is not None for e in accs.values()):
+                groups[label] = accs
+                gaps[label] = {f"dropout {d:g}": train_test_gap(select(arm, model__dropout=d)) for d in (0.0, 0.5)}
+    if not groups:
         return []
     return [
         plots.point_chart(

@@ -168,7 +168,7 @@ def claim_section(r: ClaimResult, folder: Path, shared: dict[str, int]) -> list[
     if r.verdict is None:
         return lines + [f"**{NOT_RUN}**: no runs of its arms under {', '.join(f'`{e}/`' for e in claim.experiments)}.", ""]
     v = r.verdict
-    lines += [f"**Verdict: {v.verdict}.** {v.explanation}", ""]
+    lines += [f"**Verdict: {v.verdict}.** " + (v.note.strip() if v.decision is not None else v.explanation), ""]
     if v.decision is not None:
         lines += ["Decided by (95% intervals):", ""] + [f"- {leaf.line()}" for leaf in deciding_parts(v.decision)] + [""]
     if v.secondary:

@@ -510,9 +510,12 @@ def plan_all(args: argparse.Namespace) -> tuple[list[Sweep], list[str]]:
 
 
 def print_plan(sweeps: list[Sweep]) -> None:
-    """Per experiment its jobs and the claims they serve; then how many runs sharing saves."""
+    """The seeds, per experiment its jobs and the claims they serve; then how many runs sharing saves."""
     for sweep in sweeps:
-        print(f"{sweep.experiment}: {len(sweep.jobs)} jobs for {', '.join(sweep.claims)}, "
+        seeds = sorted({job.seed for job in sweep.jobs})
+        span = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]}" if seeds == list(
+            range(seeds[0], seeds[-1] + 1)) else f"seeds {','.join(map(str, seeds))}"
+        print(f"{sweep.experiment}: {len(sweep.jobs)} jobs ({span}) for {', '.join(sweep.claims)}, "
               f"{sweep.already_complete} already complete")
         if sweep.lacking_probes:
             print(f"  note: {sweep.lacking_probes} finished runs in {sweep.experiment}/ lack a probe their claims now "

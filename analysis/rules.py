@@ -68,6 +68,8 @@ class Result:
     difference: Difference | None = None
     seeds_needed: int | None = None  # per arm, for an inconclusive comparison
     parts: list["Result"] = field(default_factory=list)  # of a combination
+    boundary: float | None = None  # where the difference's interval must not reach for the outcome to stand
+    log_scale: bool = False  # the difference is a log ratio (steps_ratio)
 
     def line(self, seeds: bool = True) -> str:
         """"BN ends higher: holds (+0.020 [...])", with the seeds that would settle an inconclusive one."""
@@ -76,7 +78,21 @@ class Result:
             line += f" ({self.text})"
         if seeds and self.outcome == INCONCLUSIVE and self.seeds_needed:
             line += f"; about {self.seeds_needed} seeds per arm would settle it"
+        if seeds and self.flip_margin():
+            line += f"; {self.flip_margin()}"
         return line
+
+    def flip_margin(self) -> str:
+        """How far a decided comparison is from flipping to inconclusive: the gap between its interval's
+        nearer end and the boundary ("" for a condition, an open comparison or an equivalence)."""
+        d = self.difference
+        if self.outcome == INCONCLUSIVE or d is None or not d.has_interval or self.boundary is None:
+            return ""
+        gap = max(d.low - self.boundary, self.boundary - d.high)
+        if self.log_scale:
+            edge = d.low if d.low > self.boundary else d.high
+            return f"the interval's nearer end, {math.exp(edge):.3g}, is a factor {math.exp(gap):.3g} from 1"
+        return f"the interval's nearer end is {gap:.3g} from {self.boundary:+g}"
 
     @property
     def is_comparison(self) -> bool:
@@ -122,7 +138,7 @@ def judge(label: str, claim: str, margin: float, diff: Difference, shown: Callab
     else:
         outcome = INCONCLUSIVE
     needed = seeds_needed(diff, boundary) if outcome == INCONCLUSIVE else None
-    return Result(label, outcome, text, diff, needed)
+    return Result(label, outcome, text, diff, needed, boundary=boundary)
 
 
 def _judge_equal(label: str, margin: float, diff: Difference, text: str) -> Result:
@@ -173,7 +189,7 @@ def steps_ratio(label: str, a: list[Run], b: list[Run], target: Callable[[Run], 
         logs[run.summary.get("seed")] = math.log(max(sa, 1) / max(sb, 1))
     diff = one_sample(logs.values(), 0.0, paired_design=True)
     result = judge(label, LOWER, 0.0, diff, shown=lambda d: ratio_text(d, reached))
-    result.text = ratio_text(diff, reached)
+    result.text, result.log_scale = ratio_text(diff, reached), True
     return result
 
 

@@ -153,3 +153,9 @@ def test_combinations_follow_their_stated_rule():
     assert any_of("x", [no, open_]).outcome == INCONCLUSIVE
     assert any_of("x", [no, no]).outcome == DOES_NOT_HOLD
     assert all_of("x", [yes, open_]).seeds_needed == open_.seeds_needed
+
+
+def test_a_decided_comparison_says_how_far_it_is_from_flipping():
+    held = judge("q", HIGHER, 0.1, one_sample([0.3, 0.32, 0.31]))
+    assert held.flip_margin() == f"the interval's nearer end is {held.difference.low - 0.1:.3g} from +0.1"
+    assert judge("q", HIGHER, 0.0, one_sample([0.01, -0.012, 0.003])).flip_margin() == ""  # open: nothing to flip

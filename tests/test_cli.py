@@ -45,6 +45,17 @@ def test_sweep_with_one_bad_value_stops_before_any_job(tmp_path):
     assert not sweep.exists()
 
 
+def test_an_experiments_own_sweep_is_checked_job_by_job_before_any_starts(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli(["-m", "experiment=fig1_mnist", "dataset=digits", *QUICK, "bn.eps=0", f"hydra.sweep.dir={sweep}"],
+                     cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: sweep job ") and "seed=" in line  # a job of the experiment's sweep (its seeds)
+    assert line.endswith(": bn.eps must be > 0, got 0")
+    assert not sweep.exists()
+
+
 # What Hydra itself would refuse, with blocks of lines or tracebacks and exit status 1: (command
 # line, the line train.py prints instead).
 HYDRA_ERRORS = [

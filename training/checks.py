@@ -259,20 +259,23 @@ def check_run(config: DictConfig) -> None:
 
 def check_sweep(config: DictConfig) -> None:
     """A sweep's launcher, the settings of each of its jobs, its data and its folder, before any
-    job starts. Each job is composed and validated under the basic sweeper; other sweepers give
-    their jobs as they run them, so only the data of the sweep's common settings is checked."""
+    job starts. A sweeper that is not Hydra's basic one or built on it gives its jobs only as it
+    runs them: then the data of the sweep's common settings is checked."""
     check_launcher(config)
-    if not _is_basic_sweeper(config):
+    jobs = sweep_jobs(config)
+    if not jobs:
         missing = missing_data_error(config.dataset)
         if missing is not None:
             raise MissingDataError(str(missing))
-    for job_overrides, job_config in sweep_jobs(config):
+    varying = _varying_keys(jobs)
+    for job_overrides in jobs:
         try:
-            validate(job_config)
+            validate(job_config(config, job_overrides))
         except MissingDataError:
             raise
         except ConfigError as error:
-            raise ConfigError(f"sweep job {' '.join(_swept(config, job_overrides))}: {error}") from None
+            named = [o for o in job_overrides if _override_key(o) in varying] or job_overrides
+            raise ConfigError(f"sweep job {' '.join(named)}: {error}") from None
     reason = cannot_create_reason(Path(str(config.hydra.sweep.dir)))
     if reason:
         raise ConfigError(f"hydra.sweep.dir={config.hydra.sweep.dir} cannot be created ({reason})")
@@ -282,7 +285,7 @@ def fetch_sweep_data(config: DictConfig) -> None:
     """Download what the sweep's data sets miss, each once, before any job starts (a job that
     found its data missing would fail alone, and every job would try)."""
     datasets = {}
-    for dataset in [config.dataset, *(job.dataset for _, job in sweep_jobs(config))]:
+    for dataset in [config.dataset, *(job_config(config, job).dataset for job in sweep_jobs(config))]:
         datasets.setdefault((dataset.name, str(dataset.root)), dataset)
     for dataset in datasets.values():
         fetch_missing_data(dataset)
@@ -398,46 +401,55 @@ def _first_line(error: Exception) -> str:
     return lines[0] if lines else ""
 
 
-def _is_basic_sweeper(config: DictConfig) -> bool:
-    return str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper")
-
-
-# The jobs of the sweeps composed in this process, by their command line: train.py composes them
-# before Hydra starts, and the callback then checks the same jobs without composing them again
-# (about 0.2 s a job).
-_SWEEP_JOBS: dict[tuple, list] = {}
-
-
-def sweep_jobs(config: DictConfig) -> list[tuple[list[str], DictConfig]]:
-    """(overrides, config) of every job of a basic-sweeper sweep; none for other sweepers."""
-    if not _is_basic_sweeper(config):
-        return []
-    hydra_overrides = [o for o in config.hydra.overrides.hydra if not o.startswith("hydra.mode=")]  # Hydra's own
-    key = (tuple(config.hydra.overrides.task), tuple(hydra_overrides))
-    if key not in _SWEEP_JOBS:
-        _SWEEP_JOBS[key] = list(_compose_sweep_jobs(config))
-    return _SWEEP_JOBS[key]
-
-
-def _compose_sweep_jobs(config: DictConfig):
+def sweep_jobs(config: DictConfig) -> list[list[str]]:
+    """The overrides of each job of a sweep whose sweeper is Hydra's basic one or built on it
+    (hydra/sweeper=job_list), as it will make them: an experiment's own sweep
+    (hydra.sweeper.params), then the command line's overrides, split into jobs. None for other
+    sweepers."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.utils import get_class
 
-    loader = GlobalHydra.instance().config_loader()
-    parsed = OverridesParser.create(config_loader=loader).parse_overrides(list(config.hydra.overrides.task))
-    for batch in BasicSweeper.split_arguments(parsed, max_batch_size=None):
-        for job_overrides in batch:
-            yield job_overrides, loader.load_sweep_config(config, job_overrides)
+    settings = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
+    sweeper_class = get_class(settings.pop("_target_"))
+    if not issubclass(sweeper_class, BasicSweeper):
+        return []
+    sweeper = sweeper_class(**settings)
+    arguments = [*sweeper._parse_config(), *config.hydra.overrides.task]  # as BasicSweeper.sweep reads them
+    parsed = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader()).parse_overrides(arguments)
+    return [job for batch in sweeper.split_arguments(parsed, None) for job in batch]
 
 
-def _swept(config: DictConfig, job_overrides: list[str]) -> list[str]:
-    """The overrides of one job whose keys the sweep varies."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+# Jobs composed in this process: train.py checks a sweep before Hydra starts, and Hydra's callback
+# then checks and downloads for the same jobs without composing them again (0.2 s a job).
+_JOB_CONFIGS: dict[tuple, DictConfig] = {}
 
-    parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
-    swept = {override.key_or_group for override in parsed if override.is_sweep_override()}
-    return [o for o in job_overrides if o.split("=", 1)[0].lstrip("+~") in swept] or job_overrides
+
+def job_config(config: DictConfig, job_overrides: list[str]) -> DictConfig:
+    """The config of one job of the sweep `config`."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    hydra_overrides = [o for o in config.hydra.overrides.hydra if not o.startswith("hydra.mode=")]  # Hydra's own
+    key = (tuple(config.hydra.overrides.task), tuple(hydra_overrides), tuple(job_overrides))
+    if key not in _JOB_CONFIGS:
+        _JOB_CONFIGS[key] = GlobalHydra.instance().config_loader().load_sweep_config(config, list(job_overrides))
+    return _JOB_CONFIGS[key]
+
+
+def _varying_keys(jobs: list[list[str]]) -> set:
+    """The keys whose values differ between the jobs, or that only some jobs set: what tells one
+    job of the sweep from the others."""
+    values = {}
+    for job in jobs:
+        for override in job:
+            values.setdefault(_override_key(override), set()).add(override)
+    in_every_job = set.intersection(*({_override_key(o) for o in job} for job in jobs)) if jobs else set()
+    return {key for key, seen in values.items() if len(seen) > 1 or key not in in_every_job}
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
 
 
 # --- unknown settings: every key on the command line must be one the config has -----------------

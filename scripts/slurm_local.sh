@@ -11,7 +11,8 @@
 # the machine's own /etc/slurm and munge are not touched; slurmctld and slurmd listen on
 # $SLURM_LOCAL_PORT and the next port (default 6917, 6918). One partition, `local`, with this
 # machine's CPUs and memory, jobs bound to the CPUs they asked for; no accounting (sacct has
-# nothing to show, squeue works).
+# nothing to show, squeue works). `stop` ends the jobs, the daemons and every process the cluster
+# started, and removes the folder.
 set -euo pipefail
 
 dir="${SLURM_LOCAL_DIR:-${TMPDIR:-/tmp}/slurm-local-$(id -un)}"
@@ -102,24 +103,80 @@ start() {
   echo "export SLURM_CONF=$conf"
 }
 
+running() {  # alive: not gone and not a zombie (exited, waiting for its parent to collect it)
+  local state
+  state="$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
 stop_daemon() {
-  local pid_file="$1" i
+  local pid_file="$1" pid i
   pid_alive "$pid_file" || return 0
-  kill "$(cat "$pid_file")" 2>/dev/null || return 0
-  for i in $(seq 1 50); do
-    pid_alive "$pid_file" || return 0
+  pid="$(cat "$pid_file")"  # the daemon removes its pid file while it shuts down: wait on the pid
+  kill "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 100); do
+    running "$pid" || return 0
     sleep 0.1
   done
-  kill -9 "$(cat "$pid_file" 2>/dev/null)" 2>/dev/null || true
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+queued_jobs() {
+  SLURM_CONF="$conf" squeue -h -o %i 2>/dev/null || true
+}
+
+cancel_jobs() {
+  local jobs i
+  pid_alive "$dir/slurmctld.pid" || return 0
+  jobs="$(queued_jobs)"
+  [ -n "$jobs" ] || return 0
+  SLURM_CONF="$conf" scancel --full --quiet $jobs 2>/dev/null || true  # suspended ones too
+  for i in $(seq 1 50); do  # until the jobs have ended, 10 s at most
+    [ -z "$(queued_jobs)" ] && return 0
+    sleep 0.2
+  done
+}
+
+# The processes the cluster started that are still alive: its step daemons (slurmstepd) and its
+# jobs' processes, known by this cluster's slurm.conf in their environment (SLURM_CONF) and, for a
+# job's, SLURM_JOB_ID. Stopping slurmd does not end them, and SLURM itself leaves some behind: a
+# suspended job that is requeued keeps its batch step's slurmstepd, script and srun running.
+cluster_processes() {
+  local file pid
+  grep -lzxF "SLURM_CONF=$conf" /proc/[0-9]*/environ 2>/dev/null | while read -r file; do
+    pid="${file#/proc/}"
+    pid="${pid%/environ}"
+    if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = slurmstepd ] || grep -qz '^SLURM_JOB_ID=' "$file" 2>/dev/null; then
+      echo "$pid"
+    fi
+  done || true  # none found (grep's status 1) is no error
+}
+
+end_cluster_processes() {
+  local pids i
+  pids="$(cluster_processes)"
+  [ -n "$pids" ] || return 0
+  kill -TERM $pids 2>/dev/null || true
+  kill -CONT $pids 2>/dev/null || true  # a suspended job's processes act on TERM only once continued
+  for i in $(seq 1 20); do
+    pids="$(cluster_processes)"
+    [ -n "$pids" ] || return 0
+    sleep 0.1
+  done
+  for i in $(seq 1 20); do  # a job ignores TERM (submitit's requeue) or a step daemon started one meanwhile
+    kill -KILL $pids 2>/dev/null || true
+    sleep 0.1
+    pids="$(cluster_processes)"
+    [ -n "$pids" ] || return 0
+  done
 }
 
 stop() {
   [ -d "$dir" ] || { echo "no local cluster in $dir"; return 0; }
-  if pid_alive "$dir/slurmctld.pid"; then
-    SLURM_CONF="$conf" scancel --state=RUNNING,PENDING --full --quiet 2>/dev/null || true
-  fi
+  cancel_jobs
   stop_daemon "$dir/slurmd.pid"
   stop_daemon "$dir/slurmctld.pid"
+  end_cluster_processes
   stop_daemon "$dir/munge/munged.pid"
   rm -rf "$dir"
   echo "stopped; removed $dir"

@@ -2,13 +2,16 @@
 
 The cluster tests need Debian's slurm-wlm and munge and root (CI installs them, see .ci/run);
 without them they are skipped with the reason. The cluster is the test's own: its config,
-state and ports are separate from any cluster the machine already runs.
+state and ports are separate from any cluster the machine already runs. It is stopped with
+everything it started, also when a test fails, and a process of it that outlives it fails the suite.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -58,22 +61,80 @@ def missing_slurm() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """Environment variables for commands that use the test's own one-node cluster."""
+def module_cluster(tmp_path_factory):
+    """Environment variables for commands that use this module's own one-node cluster. Stopped
+    (jobs, daemons and every process they started) however the tests end, a start that failed
+    halfway included; a process of the cluster still alive after that fails the suite."""
     reason = missing_slurm()
     if reason:
         pytest.skip(reason)
-    env = {
-        **os.environ,
-        "SLURM_LOCAL_DIR": str(tmp_path_factory.mktemp("slurm") / "cluster"),
-        "SLURM_LOCAL_PORT": str(free_port_pair()),
-    }
-    started = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=60)
-    if started.returncode != 0:
-        pytest.skip(f"the local SLURM cluster did not start: {(started.stderr or started.stdout).strip()[-300:]}")
-    env["SLURM_CONF"] = started.stdout.strip().splitlines()[-1].removeprefix("export SLURM_CONF=")
-    yield env
-    subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, timeout=60)
+    folder = tmp_path_factory.mktemp("slurm") / "cluster"
+    env = {**os.environ, "SLURM_LOCAL_DIR": str(folder), "SLURM_LOCAL_PORT": str(free_port_pair())}
+    env.pop("SLURM_CONF", None)
+    try:
+        started = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=60)
+        if started.returncode != 0:
+            pytest.skip(f"the local SLURM cluster did not start: {(started.stderr or started.stdout).strip()[-300:]}")
+        env["SLURM_CONF"] = started.stdout.strip().splitlines()[-1].removeprefix("export SLURM_CONF=")
+        yield env
+    finally:
+        subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, timeout=120)
+        assert_nothing_left_of(folder)
+
+
+@pytest.fixture
+def cluster(module_cluster):
+    """The module's cluster, its queue emptied after each test: jobs a failed test leaves do not
+    run into the next one."""
+    yield module_cluster
+    jobs = queued_jobs(module_cluster)
+    if jobs:
+        subprocess.run(["scancel", "--full", "--quiet", *jobs], env=module_cluster, capture_output=True, timeout=30)
+        wait_for(lambda: not queued_jobs(module_cluster), "the cancelled jobs to end", timeout_s=30)
+
+
+def queued_jobs(env: dict) -> list[str]:
+    queue = subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True, timeout=30)
+    return queue.stdout.split() if queue.returncode == 0 else []  # a controller that is gone has no jobs either
+
+
+def assert_nothing_left_of(folder: Path) -> None:
+    """No live process carries the cluster's folder in its environment, command line or working
+    folder (its daemons, step daemons, batch scripts, sruns and jobs). Any found are killed, so
+    that a failed check leaves the machine clean too."""
+    left = [pid for pid in live_pids() if pid != os.getpid() and refers_to(pid, str(folder))]
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes of the test cluster outlived it: {[process_line(pid) for pid in left]}"
+
+
+def live_pids() -> list[int]:
+    """Running processes (zombies, dead and waiting to be reaped, left out)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state not in ("Z", "X"):
+                    pids.append(int(entry.name))
+    return pids
+
+
+def refers_to(pid: int, folder: str) -> bool:
+    proc = Path("/proc") / str(pid)
+    with contextlib.suppress(OSError):
+        if folder.encode() in (proc / "environ").read_bytes() + (proc / "cmdline").read_bytes():
+            return True
+        return os.readlink(proc / "cwd").startswith(folder)
+    return False
+
+
+def process_line(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        command = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        return f"{pid} {command[:120]}"
+    return str(pid)
 
 
 def slurm(env: dict, *command: str) -> str:
@@ -114,11 +175,11 @@ def test_requeued_job_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted
     launcher = subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=slurm", *train, ONE_CPU,
          f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path, env=cluster, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path, env=cluster, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     reference = subprocess.Popen(  # the same run, uninterrupted, on this machine
         [sys.executable, str(ROOT / "train.py"), *train, f"hydra.run.dir={tmp_path / 'reference'}"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
         wait_for(lambda: (sweep / "0" / "checkpoint.pt").is_file(), "the job's first checkpoint")
@@ -131,8 +192,10 @@ def test_requeued_job_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted
         output, _ = launcher.communicate(timeout=180)
         _, reference_errors = reference.communicate(timeout=180)
     finally:
-        for process in (launcher, reference):
-            process.kill()
+        for process in (launcher, reference):  # each with whatever it started
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
     assert launcher.returncode == 0, output[-3000:]
     assert reference.returncode == 0, reference_errors[-2000:]
 
@@ -166,6 +229,34 @@ def test_cluster_refusal_is_one_line(tmp_path, cluster):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "SLURM refused the jobs" in errors[0] and "gres" in errors[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the script finds processes in /proc")
+def test_stop_ends_what_slurm_leaves_behind_and_nothing_else(tmp_path):
+    """What a requeued job leaves after slurmd stops: a step daemon, and a job's process that was
+    suspended. Both carry the cluster's SLURM_CONF; a process that only uses the cluster (no job
+    of it) is left alone. No SLURM needed: stop works from the cluster's folder."""
+    folder = tmp_path / "cluster"
+    folder.mkdir()
+    env = {**os.environ, "SLURM_LOCAL_DIR": str(folder)}
+    of_cluster = {**env, "SLURM_CONF": str(folder / "slurm.conf")}
+    shutil.copy(shutil.which("sleep"), tmp_path / "slurmstepd")  # a process named as SLURM's step daemon
+    started = [
+        subprocess.Popen([str(tmp_path / "slurmstepd"), "600"], env=of_cluster, start_new_session=True),
+        subprocess.Popen(["sleep", "600"], env={**of_cluster, "SLURM_JOB_ID": "7"}, start_new_session=True),
+        subprocess.Popen(["sleep", "600"], env=of_cluster, start_new_session=True),  # uses the cluster, not of it
+    ]
+    step_daemon, suspended_job, bystander = started
+    try:
+        os.kill(suspended_job.pid, signal.SIGSTOP)
+        subprocess.run([str(SCRIPT), "stop"], env=env, check=True, capture_output=True, timeout=60)
+        assert step_daemon.wait(timeout=10) is not None and suspended_job.wait(timeout=10) is not None
+        assert bystander.poll() is None
+        assert not folder.exists()
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()
 
 
 def test_slurm_launcher_without_sbatch_is_one_line_and_leaves_no_folder(tmp_path):

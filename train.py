@@ -258,10 +258,14 @@ def main(cfg: DictConfig) -> float:
 def stop_interrupted(run_dir: Path, steps: int | None) -> None:
     """One line for an interrupted run, with the command that resumes it, and exit status 130.
     In a sweep the whole sweep stops (the next job would start otherwise) and the command
-    resumes the sweep."""
+    resumes the sweep. A job in a launcher's own process (joblib, SLURM) has no command line to
+    repeat: its launcher's process gives the line."""
+    at_step = f" at step {steps}" if steps is not None else ""
+    if Path(sys.argv[0]).name != Path(__file__).name:
+        log.warning("interrupted%s (record: %s)", at_step, run_dir)
+        sys.exit(EXIT_STATUS)
     sweep = sweep_dir()
     command = resume_command(sys.argv, sweep or run_dir, sweep=sweep is not None)
-    at_step = f" at step {steps}" if steps is not None else ""
     log.warning("interrupted%s (record: %s); resume with: %s", at_step, run_dir, command)
     sys.exit(EXIT_STATUS)
 
@@ -270,13 +274,12 @@ if __name__ == "__main__":
     # Call main() of the importable module `train`, not of __main__: launchers that pickle the
     # task for other processes (joblib, submitit) then pickle it by reference to `train`.
     import train
+    from training.interrupt import exit_interrupted, interrupt_with_keyboard_interrupt, interrupted_sweep_line
 
     # SLURM starts each job in a fresh interpreter, in the folder the sweep was started from:
     # let it import `train` from this checkout too (sbatch passes the environment on).
     checkout = str(Path(__file__).resolve().parent)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, os.environ.get("PYTHONPATH")]))
-    from training.interrupt import exit_interrupted, interrupt_with_keyboard_interrupt, interrupted_sweep_line
-
     interrupt_with_keyboard_interrupt()
     try:
         train.main()

@@ -38,7 +38,7 @@ def check_command_line(argv: list[str], config_dir: Path, config_name: str = "tr
     except ConfigError as error:
         refuse(error)
     if run and not args.multirun:
-        print(loading_line(config), flush=True)
+        print(f"loading {config.dataset.name} and building the {config.model.name} network ...", flush=True)
 
 
 def _hydra_arguments(argv: list[str]):
@@ -98,7 +98,3 @@ def _one_line(error: Exception) -> str:
     """Hydra's message without its list of config search paths, its lines joined."""
     text = str(error).split("\nConfig search path:", 1)[0]
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
-
-
-def loading_line(config: DictConfig) -> str:
-    return f"loading {config.dataset.name} and building the {config.model.name} network ..."

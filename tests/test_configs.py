@@ -47,7 +47,7 @@ def test_fig1_experiment_is_the_papers_setting_and_stays_overridable():
     assert cfg.dataset.name == "mnist"
     assert list(cfg.model.hidden) == [100, 100, 100] and cfg.model.activation == "sigmoid"
     assert cfg.bn.placement == "before" and cfg.bn.layers == "all" and cfg.init.name == "gaussian"
-    assert cfg.train.steps == 10_000 and cfg.train.batch_size == 60 and cfg.train.eval_every == 500  # CPU size
+    assert cfg.train.steps == 50_000 and cfg.train.batch_size == 60 and cfg.train.eval_every == 500  # the paper's
     assert list(cfg.probes) == ["activations"]
     overridden = compose_config(["experiment=fig1_mnist", "dataset=fashion_mnist", "bn=none", "train.steps=10"])
     assert overridden.dataset.name == "fashion_mnist" and overridden.bn.placement == "none"

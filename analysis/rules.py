@@ -25,9 +25,7 @@ from typing import Callable
 from analysis.runs import Run
 from analysis.stats import (
     Difference,
-    Estimate,
     equivalence_interval,
-    mean_interval,
     one_sample,
     paired,
     seeds_needed,
@@ -240,8 +238,3 @@ def any_of(label: str, parts: list[Result]) -> Result:
         outcome = INCONCLUSIVE
     needed = [p.seeds_needed for p in parts if p.outcome == INCONCLUSIVE and p.seeds_needed]
     return Result(label, outcome, "", None, min(needed) if needed and outcome == INCONCLUSIVE else None, parts)
-
-
-def arm_estimate(runs: list[Run], measure: Measure) -> Estimate:
-    """The arm's mean and 95% interval of a measure, over the completed runs that have it."""
-    return mean_interval(values_by_seed(runs, measure).values())

@@ -48,7 +48,7 @@ class Estimate:
 
 def mean_interval(values, confidence: float = CONFIDENCE) -> Estimate:
     """Mean and Student-t interval of the finite values (None and NaN are left out)."""
-    xs = np.array([float(v) for v in values if v is not None and math.isfinite(float(v))])
+    xs = finite(values)
     if len(xs) == 0:
         return Estimate(None, None, None, 0)
     mean = float(xs.mean())

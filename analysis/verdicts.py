@@ -737,14 +737,6 @@ def final_by_seed(runs: list[Run]) -> dict:
     return {r.summary.get("seed"): r.summary.get("final_test_acc") for r in runs if r.status == "completed"}
 
 
-def paired_gain(with_dropout: list[Run], without: list[Run]) -> Estimate:
-    """Final test accuracy with dropout minus without, paired by seed."""
-    base = final_by_seed(without)
-    return mean_interval(
-        acc - base[seed] for seed, acc in final_by_seed(with_dropout).items() if base.get(seed) is not None
-    )
-
-
 def gains_by_seed(with_dropout: list[Run], without: list[Run]) -> dict:
     """{seed: final test accuracy with dropout - without}."""
     base = final_by_seed(without)

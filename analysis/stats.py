@@ -40,9 +40,12 @@ class Estimate:
     def format(self, digits: int = 3, scale: float = 1.0) -> str:
         if self.mean is None:
             return "n/a"
-        text = f"{self.mean * scale:.{digits}f}"
+        values = [self.mean * scale] + ([self.low * scale, self.high * scale] if self.has_interval else [])
+        # a quantity far below one (a scale at init) keeps its significant digits instead of printing 0.000
+        spec = f".{digits}g" if 0 < max(abs(v) for v in values) < 10 ** -digits else f".{digits}f"
+        text = f"{values[0]:{spec}}"
         if self.has_interval:
-            text += f" [{self.low * scale:.{digits}f}, {self.high * scale:.{digits}f}]"
+            text += f" [{values[1]:{spec}}, {values[2]:{spec}}]"
         return text + f" (n={self.n})"
 
 

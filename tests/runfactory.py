@@ -168,7 +168,9 @@ def lr_runs(root, bn_x30_diverges=False, base_x30_final=None):
             write_run(root / f"none30_{seed}", seed=seed, bn="none", lr_mult=30, diverged_at=200)
 
 
-def poor_init_runs(root, base_final=0.1, shrink=100.0):
+def poor_init_runs(root, base_final=0.1, shrink=100.0, last_final=0.6, tiny_eps_final=None):
+    """C4's arms; with tiny_eps_final, also BN last only with eps = 1e-38 (poor_init_eps), ending there."""
+    default_eps = {"bn": {"eps": 1e-5}}
     for seed in SEEDS:
         j = 0.001 * seed
         stds = {f"act/conv{k}/std": 0.5 / shrink ** (k - 1) for k in range(1, 7)}
@@ -178,9 +180,15 @@ def poor_init_runs(root, base_final=0.1, shrink=100.0):
             bn="none",
             acc=step_curve(0.1, base_final, 100, j),
             extra=lambda step, stds=stds: stds if step == 0 else {},
+            extra_config=default_eps,
         )
-        write_run(root / f"all{seed}", seed=seed, bn="before", layers="all", acc=step_curve(0.1, 0.8, 100, j))
-        write_run(root / f"last{seed}", seed=seed, bn="before", layers="last", acc=step_curve(0.1, 0.6, 100, j))
+        write_run(root / f"all{seed}", seed=seed, bn="before", layers="all", acc=step_curve(0.1, 0.8, 100, j),
+                  extra_config=default_eps)
+        write_run(root / f"last{seed}", seed=seed, bn="before", layers="last", acc=step_curve(0.1, last_final, 100, j),
+                  extra_config=default_eps)
+        if tiny_eps_final is not None:
+            write_run(root / f"eps{seed}", seed=seed, bn="before", layers="last", experiment="poor_init_eps",
+                      acc=step_curve(0.1, tiny_eps_final, 100, 10 * j), extra_config={"bn": {"eps": 1e-38}})
 
 
 def identities(exact_grad_weight_error=1e-15):

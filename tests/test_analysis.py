@@ -21,6 +21,12 @@ def test_mean_interval_is_the_student_t_interval():
     assert e.high - e.mean == pytest.approx(0.127062, abs=1e-6)
 
 
+def test_an_estimate_far_below_one_keeps_its_significant_digits():
+    assert Estimate(0.91, 0.9, 0.92, 3).format() == "0.910 [0.900, 0.920] (n=3)"
+    assert Estimate(1.2e-13, 1.0e-13, 1.4e-13, 5).format() == "1.2e-13 [1e-13, 1.4e-13] (n=5)"
+    assert Estimate(0.0, 0.0, 0.0, 5).format() == "0.000 [0.000, 0.000] (n=5)"
+
+
 def test_one_value_gives_no_interval_and_missing_values_are_left_out():
     assert mean_interval([0.5]) == Estimate(0.5, None, None, 1)
     assert mean_interval([]) == Estimate(None, None, None, 0)

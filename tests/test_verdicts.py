@@ -145,6 +145,24 @@ def test_c4_does_not_hold_when_the_scale_barely_shrinks(tmp_path):
     assert verdict_of("C4", tmp_path).verdict == DOES_NOT_HOLD
 
 
+def test_c4_explains_a_last_layer_at_chance_by_eps_and_tests_it_with_a_tiny_eps(tmp_path):
+    # the logits' scale at init, 0.5 / 100^5 = 5e-11, squared is far below eps = 1e-5
+    poor_init_runs(tmp_path, last_final=0.1, tiny_eps_final=0.6)
+    v = verdict_of("C4", tmp_path)
+    assert v.verdict == DOES_NOT_HOLD
+    lifted, above = v.secondary
+    assert lifted.outcome == HOLDS and lifted.difference.paired
+    assert lifted.difference.mean == pytest.approx(0.5 + 0.009, abs=1e-9)  # 0.6 + 0.01 seed vs 0.1 + 0.001 seed
+    assert above.outcome == HOLDS
+    assert "5.0e-11, squared is far below BN's eps = 1e-05" in v.explanation and "a tiny eps supports it" in v.explanation
+
+
+def test_c4_says_when_a_tiny_eps_does_not_lift_the_last_layer(tmp_path):
+    poor_init_runs(tmp_path, last_final=0.1, tiny_eps_final=0.1)
+    v = verdict_of("C4", tmp_path)
+    assert v.secondary[0].outcome != HOLDS and "a tiny eps supports it" not in v.explanation
+
+
 # --- C5, C8 ---------------------------------------------------------------------------------------
 
 

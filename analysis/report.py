@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -314,7 +315,7 @@ def runs_section(results: list[ClaimResult], folder: Path) -> list[str]:
         wall = entry.get("wall_s")
         total += wall if isinstance(wall, (int, float)) else 0.0
         lines.append(
-            f"| `{experiment}` | {len(runs)} | {_duration(own)} | `{_cell(entry.get('command', '?'))}` | "
+            f"| `{experiment}` | {len(runs)} | {_duration(own)} | `{_cell(_portable(entry.get('command', '?'), experiment, folder))}` | "
             f"{entry.get('jobs', '?')} ({entry.get('already_complete', '?')}) | {_duration(wall)}{_invocations(entry)} | "
             f"{entry.get('returncode', '?')} | {_cell(entry.get('launcher', '?'))} | "
             f"{_cell(entry.get('finished_at', '?'))} |"
@@ -330,6 +331,19 @@ def runs_section(results: list[ClaimResult], folder: Path) -> list[str]:
     lines += ["Code version(s) of the runs (`git` in summary.json; `-dirty`: uncommitted changes):", ""]
     lines += [f"- `{v}`: {n} runs" for v, n in sorted(versions.items())] or ["- none"]
     return lines + [""]
+
+
+def _portable(command: str, experiment: str, folder: Path) -> str:
+    """The logged command with the absolute folder it wrote to (hydra.sweep.dir=<abs>/<experiment>) shown as
+    this results folder, so the command reads the same on any machine and after the folder is moved."""
+    found = re.search(rf"hydra\.sweep\.dir=(\S+)/{re.escape(experiment)}(?:\s|$)", command)
+    if not found:
+        return command
+    try:
+        shown = folder.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        shown = folder.as_posix()
+    return command.replace(found.group(1) + "/", shown + "/")
 
 
 def _invocations(entry: dict) -> str:

@@ -46,7 +46,9 @@ def small_catalogue(root):
         {
             "experiment": "dropout",
             "claims": ["C9"],
-            "command": "python train.py -m experiment=dropout",
+            # run into a folder since moved: the report shows the command in this folder
+            "command": "python train.py -m experiment=dropout hydra.sweep.dir=/old/place/dropout "
+            "hydra.sweeper.jobs_file=/old/place/dropout/jobs.txt",
             "jobs": 12,
             "already_complete": 0,
             "wall_s": 30.0,
@@ -105,7 +107,8 @@ def test_report_twice_gives_the_same_files_and_says_what_it_found(tmp_path, caps
         "invocations (interrupted, then resumed) | 0 | local" in report
     )
     assert "first try" not in report
-    assert "| `dropout` | 6 | 6.0 s | `python train.py -m experiment=dropout` |" in report  # C9 reads its dropout-0.5 runs
+    moved = f"python train.py -m experiment=dropout hydra.sweep.dir={root}/dropout hydra.sweeper.jobs_file={root}/dropout/jobs.txt"
+    assert f"| `dropout` | 6 | 6.0 s | `{moved}` |" in report  # C9 reads its dropout-0.5 runs
     assert "Total wall time of the logged sweeps: 2 min 46 s." in report
     assert "reproduce_log.jsonl:4 could not be read" in report
     assert "- `abc123`: " in report

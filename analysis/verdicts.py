@@ -797,8 +797,8 @@ def verdict_c9(runs: list[Run]) -> Verdict:
     if helps.outcome != HOLDS:
         decision = Result("C9", INCONCLUSIVE, "", None, None, [helps, less])
     note = "" if helps.outcome == HOLDS else (
-        f" Dropout is not shown to help the unnormalized net in this regime ({helps.outcome}: "
-        f"{helps.brief().split(': ', 1)[1]}), so whether it helps BN less cannot be tested.")
+        f" Dropout is not shown to help the unnormalized net in this regime (its gain "
+        f"{helps.brief().rsplit(': ', 1)[1]}: {helps.outcome}), so whether it helps BN less cannot be tested.")
     key = [k for k in numbers if k.endswith("dropout gain") and (not overfit or k.startswith("overfitting"))]
     return decided("C9", decision, runs, numbers, key, secondary, note)
 

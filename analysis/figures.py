@@ -26,15 +26,16 @@ from analysis.verdicts import (
     gradient_imbalance,
     ics_layers,
     layer_order,
-    tiny_eps,
     mean_curve,
     model_label,
     planned_steps,
+    poor_init_main,
     probe_results,
     probed_mean,
     saturation,
     scale_by_depth,
     select,
+    tiny_eps,
     tracked_units,
     train_test_gap,
 )
@@ -155,7 +156,7 @@ def figures_c3(runs, folder) -> list[Path]:
 
 def c4_arms(runs: list[Run]) -> dict[str, list[Run]]:
     """The poor-init arms, the eps test (BN on the logits with a tiny eps) and the notes-width CNN at init."""
-    main = [r for r in runs if not tiny_eps(r) and r.path.parent.name != "poor_init_width"]
+    main = poor_init_main(runs)
     return {
         "no BN": select(main, bn__placement="none"),
         "BN everywhere": select(main, bn__placement="before", bn__layers="all"),

@@ -25,6 +25,7 @@ from analysis.tables import load_all
 from analysis.verdicts import VERDICTS, Verdict, deciding_parts, format_number
 
 REPORT_FILE = "REPORT.md"
+REPOSITORY = Path(__file__).resolve().parents[1]
 FIGURES_DIR = "figures"
 LOG_FILE = "reproduce_log.jsonl"
 NOT_RUN = "not run"
@@ -335,14 +336,15 @@ def runs_section(results: list[ClaimResult], folder: Path) -> list[str]:
 
 def _portable(command: str, experiment: str, folder: Path) -> str:
     """The logged command with the absolute folder it wrote to (hydra.sweep.dir=<abs>/<experiment>) shown as
-    this results folder, so the command reads the same on any machine and after the folder is moved."""
+    this results folder (relative to the repository when inside it), so the command reads the same on any
+    machine, from any working directory and after the folder is moved."""
     found = re.search(rf"hydra\.sweep\.dir=(\S+)/{re.escape(experiment)}(?:\s|$)", command)
     if not found:
         return command
     try:
-        shown = folder.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        shown = folder.resolve().relative_to(REPOSITORY).as_posix()
     except ValueError:
-        shown = folder.as_posix()
+        shown = folder.resolve().as_posix()
     return command.replace(found.group(1) + "/", shown + "/")
 
 
@@ -358,7 +360,13 @@ def _duration(seconds) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
 
 
-def render(results: list[ClaimResult], folder: Path, siblings: tuple[Path, ...] = ()) -> str:
+def catalogues_beside(folder: Path) -> list[Path]:
+    """The other results folders beside this one (those with a reproduce log): the same catalogue on other
+    data sets, which the report links to whichever folders it is asked to write."""
+    return sorted(p for p in folder.parent.iterdir() if p.is_dir() and p.name != folder.name and (p / LOG_FILE).is_file())
+
+
+def render(results: list[ClaimResult], folder: Path) -> str:
     datasets = sorted(
         {d.strip() for r in results if r.verdict for d in r.verdict.dataset.split(",") if d.strip() != "n/a"}
     )
@@ -369,7 +377,8 @@ def render(results: list[ClaimResult], folder: Path, siblings: tuple[Path, ...] 
         "folder by `python scripts/report.py` (claims, sources and rules: `docs/claims.md`). "
         f"Data: {', '.join(datasets) or 'none'}."
         + "".join(f" The same catalogue on another data set: [`{Path(os.path.relpath(other, folder)).as_posix()}/"
-                  f"{REPORT_FILE}`]({Path(os.path.relpath(other, folder)).as_posix()}/{REPORT_FILE})." for other in siblings),
+                  f"{REPORT_FILE}`]({Path(os.path.relpath(other, folder)).as_posix()}/{REPORT_FILE})."
+                  for other in catalogues_beside(folder)),
         "",
         "## Verdicts",
         "",
@@ -457,16 +466,20 @@ def update_readme(readme: Path, block: str) -> None:
     readme.write_text(text[:start] + block + text[end + len(README_END):])
 
 
-def write_report(folder: str | Path, progress=lambda line: None, siblings: tuple[Path, ...] = ()) -> Path:
-    """<folder>/REPORT.md and its figures; `siblings` are the other data sets' results folders it links to."""
-    folder = Path(folder)
+def evaluate_and_draw(folder: Path, progress=lambda line: None) -> list[ClaimResult]:
+    """The claims' results on the folder's runs, with their figures drawn afresh into <folder>/figures."""
     figures = folder / FIGURES_DIR
     if figures.is_dir():  # figures of claims that lost their runs must not linger
         for old in figures.glob("*.png"):
             old.unlink()
-    results = evaluate(folder, figures, progress)
+    return evaluate(folder, figures, progress)
+
+
+def write_report(folder: str | Path, progress=lambda line: None, results: list[ClaimResult] | None = None) -> Path:
+    """<folder>/REPORT.md and its figures (drawn here unless the folder's `results` are given)."""
+    folder = Path(folder)
     path = folder / REPORT_FILE
-    path.write_text(render(results, folder, siblings))
+    path.write_text(render(results if results is not None else evaluate_and_draw(folder, progress), folder))
     return path
 
 
@@ -490,11 +503,12 @@ def main(argv: list[str]) -> int:
     if readme is not None and "<!-- results:" not in (readme.read_text() if readme.is_file() else ""):
         print(f"error: {readme} has no results markers to write between", file=sys.stderr)
         return 2
+    evaluated = []
     for folder in folders:
-        siblings = tuple(f for f in folders if f != folder)
-        path = write_report(folder, progress=lambda line: print(line, file=sys.stderr, flush=True), siblings=siblings)
-        print(f"wrote {path}")
+        results = evaluate_and_draw(folder, progress=lambda line: print(line, file=sys.stderr, flush=True))
+        print(f"wrote {write_report(folder, results=results)}")
+        evaluated.append((folder, results))
     if readme is not None:
-        update_readme(readme, readme_block([(f, evaluate(f)) for f in folders], readme.resolve().parent))
+        update_readme(readme, readme_block(evaluated, readme.resolve().parent))
         print(f"wrote the results into {readme}")
     return 0

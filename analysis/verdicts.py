@@ -481,7 +481,7 @@ def verdict_c4(runs: list[Run]) -> Verdict:
     WELL_ABOVE_CHANCE above chance (one-sample interval above that); the no-BN pre-activation std at init
     shrinks layer by layer, the last hidden layer's at least SHRINK_ORDERS orders of magnitude below the
     first's."""
-    main = [r for r in runs if not tiny_eps(r) and r.path.parent.name != "poor_init_width"]  # the three arms
+    main = poor_init_main(runs)
     arms = {
         "no BN": select(main, bn__placement="none"),
         "BN everywhere": select(main, bn__placement="before", bn__layers="all"),
@@ -519,6 +519,11 @@ def verdict_c4(runs: list[Run]) -> Verdict:
         numbers["notes-width CNN last hidden layer scale at init (the notes: of the order of 1e-11)"] = list(width.values())[-1]
     return decided("C4", decision, runs, numbers,
                    ["no-BN scale shrink (orders of magnitude, first to last)"], secondary, note)
+
+
+def poor_init_main(runs: list[Run]) -> list[Run]:
+    """C4's three arms (no BN, BN everywhere, BN last only): its runs less the eps test and the notes-width CNN."""
+    return [r for r in runs if not tiny_eps(r) and r.path.parent.name != "poor_init_width"]
 
 
 def tiny_eps(run: Run) -> bool:

@@ -114,6 +114,20 @@ def test_report_twice_gives_the_same_files_and_says_what_it_found(tmp_path, caps
     assert "- `abc123`: " in report
 
 
+def test_a_report_is_the_same_however_it_is_asked_for_and_links_the_catalogues_beside_it(tmp_path, monkeypatch):
+    root = small_catalogue(tmp_path / "mnist")
+    (tmp_path / "fashion_mnist").mkdir()
+    (tmp_path / "fashion_mnist" / "reproduce_log.jsonl").write_text("")
+    (tmp_path / "scratch").mkdir()  # no reproduce log: not a catalogue
+    assert main([str(root)]) == 0
+    alone = (root / "REPORT.md").read_text()
+    assert "The same catalogue on another data set: [`../fashion_mnist/REPORT.md`](../fashion_mnist/REPORT.md)." in alone
+    assert "scratch" not in alone
+    monkeypatch.chdir(tmp_path)  # another working directory, a relative folder, beside another one
+    assert main(["mnist", "fashion_mnist"]) == 0
+    assert (root / "REPORT.md").read_text() == alone
+
+
 def test_without_a_log_the_commands_and_times_are_unknown(tmp_path):
     write_catalogue(tmp_path, skip=tuple(e for c in CLAIMS for e in c.experiments if e != "fig1_mnist"))
     report = write_report(tmp_path).read_text()

@@ -26,7 +26,10 @@ INTERRUPTIBLE = [
 def interrupt_once_training(run_dir, after_step: int = 100, timeout: float = 120) -> subprocess.CompletedProcess:
     """train.py in its own process, sent SIGINT once its record shows `after_step`."""
     command = [sys.executable, str(ROOT / "train.py"), *INTERRUPTIBLE, f"hydra.run.dir={run_dir}"]
-    process = subprocess.Popen(command, cwd=run_dir.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A test suite started in the background (no job control) ignores SIGINT, and so would its children:
+    # the run gets Ctrl-C's default handling, as in a terminal.
+    process = subprocess.Popen(command, cwd=run_dir.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + timeout
         while process.poll() is None and last_logged_step(run_dir) < after_step and time.monotonic() < deadline:

@@ -5,7 +5,8 @@ of values, as Hydra writes them on a command line (`{"bn": "none,before", "optim
 combination over a number of seeds. A job is one such combination and one seed; its folder in a results
 folder is `<experiment>/<key=value,...,seed=N>`.
 
-Two claims whose arms contain the same job read the same run: scripts/reproduce.py trains it once, with
+Each arm has a name ("BN", "no BN x30") by which the claim's rule, figures and notebooks receive its
+runs (`runs_by_arm`). Two claims whose arms contain the same job read the same run: scripts/reproduce.py trains it once, with
 the union of the probes that every arm containing it asks for (arms of claims not chosen included, so a
 run's probes do not depend on which claims were reproduced first), and the report finds a claim's runs
 by matching arms against the runs' own settings (`arm_matches`). Every arm of one experiment names the
@@ -29,6 +30,7 @@ class Arm:
     settings: dict[str, str] = field(default_factory=dict, hash=False)  # key -> "v1,v2" (Hydra's sweep syntax)
     probes: tuple[str, ...] = ()  # what the claim measures on these runs (configs/probes/<name>.yaml)
     seeds: int | None = None  # seeds per combination; None: the claim's default
+    name: str = ""  # how the claim's rule, figures and notebooks call it: "BN", "no BN x30"
 
     def combinations(self) -> list[tuple[tuple[str, str], ...]]:
         """Every combination of the arm's values, as ((key, value), ...) in the arm's key order."""
@@ -109,13 +111,65 @@ def arm_matches(run, arm: Arm) -> bool:
     return True
 
 
-def claim_runs(claim, runs_in) -> list:
-    """The runs a claim reads: those of each arm's experiment folder that match the arm, each once, in
-    folder order. `runs_in(experiment)` gives the runs of one experiment folder."""
+def run_experiment(run) -> str:
+    """The experiment a run belongs to: its summary's `experiment`, else the folder it lies in."""
+    return str(run.summary.get("experiment") or run.path.parent.name)
+
+
+def runs_by_arm(arms, runs_in) -> dict[str, list]:
+    """Each arm's runs by its name, in folder order: the runs of its experiment (`runs_in(experiment)`)
+    that match its settings."""
+    return {arm.name: [run for run in runs_in(arm.experiment) if arm_matches(run, arm)] for arm in arms}
+
+
+def sorted_into_arms(arms, runs: list) -> dict[str, list]:
+    """runs_by_arm for runs from anywhere (a multirun folder, a test's folder): each run goes to the arms
+    of its own experiment (run_experiment) whose settings it matches."""
+    return runs_by_arm(arms, lambda experiment: [r for r in runs if run_experiment(r) == experiment])
+
+
+def union(arms, runs_in) -> list:
+    """Every run of the arms once: sweep by sweep (`collapse`), each in its folder's order."""
     chosen, seen = [], set()
-    for arm in claim.arms:
-        for run in runs_in(arm.experiment):
-            if run.path not in seen and arm_matches(run, arm):
+    for sweep in collapse(arms):
+        for run in runs_in(sweep.experiment):
+            if run.path not in seen and any(arm_matches(run, arm) for arm in sweep.members):
                 seen.add(run.path)
                 chosen.append(run)
     return chosen
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Arms of one experiment that together form one sweep (their settings a product of value lists): how
+    the catalogue and the report show a claim's arms in one line."""
+
+    experiment: str
+    values: dict[str, list[str]]
+    probes: tuple[str, ...]
+    seeds: int | None
+    members: tuple[Arm, ...]
+
+    def describe(self) -> str:
+        """"fig1_mnist: bn=none,before optim.lr_mult=1" (no settings: the experiment's defaults)."""
+        settings = " ".join(f"{k}={','.join(v)}" for k, v in self.values.items())
+        return f"{self.experiment}: {settings or 'its defaults'}"
+
+
+def collapse(arms) -> list[Sweep]:
+    """Consecutive arms of one experiment, probes and seeds whose settings differ in one key only, merged
+    into one sweep: ("no BN": bn=none, "BN": bn=before) -> bn=none,before."""
+    sweeps: list[Sweep] = []
+    for arm in arms:
+        values = {k: split_values(v) for k, v in arm.settings.items()}
+        last = sweeps[-1] if sweeps else None
+        if last and (last.experiment, last.probes, last.seeds) == (arm.experiment, arm.probes, arm.seeds) \
+                and list(last.values) == list(values):
+            differing = [k for k in values if last.values[k] != values[k]]
+            if len(differing) == 1:
+                key = differing[0]
+                merged = {k: (last.values[k] + values[k] if k == key else last.values[k]) for k in values}
+                sweeps[-1] = Sweep(arm.experiment, merged, arm.probes, arm.seeds, last.members + (arm,))
+                continue
+        sweeps.append(Sweep(arm.experiment, values, arm.probes, arm.seeds, (arm,)))
+    return sweeps

@@ -15,14 +15,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis import verdicts as rules
-from analysis.arms import claim_runs
-from analysis.claims import CLAIMS, Claim
-from analysis.figures import FIGURES
+from analysis import measures
+from analysis.claim import Arms, Claim
+from analysis.claims import CLAIMS, CLAIMS_BY_ID
+from analysis.rules import DOES_NOT_HOLD, INCONCLUSIVE
 from analysis.runs import Run
 from analysis.stats import CONFIDENCE
 from analysis.tables import load_all
-from analysis.verdicts import VERDICTS, Verdict, deciding_parts, format_number
+from analysis.verdict import Verdict, deciding_parts, format_number
 
 REPORT_FILE = "REPORT.md"
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -35,8 +35,9 @@ NOT_RUN = "not run"
 class ClaimResult:
     claim: Claim
     verdict: Verdict | None  # None: no runs
-    runs: list[Run]
+    runs: list[Run]  # every run of its arms, once
     figures: list[Path]
+    arms: Arms | None = None  # its runs by arm name
 
     @property
     def outcome(self) -> str:
@@ -83,24 +84,24 @@ def evaluate(folder: Path, figures: Path | None = None, progress=lambda line: No
 
     results = []
     for claim in CLAIMS:
-        runs = claim_runs(claim, runs_in)
+        arms, runs = claim.runs(runs_in)
         if not runs:
             results.append(ClaimResult(claim, None, [], []))
             progress(f"{claim.id}: {NOT_RUN} (no runs of its arms in {', '.join(claim.experiments)}/)")
             continue
-        verdict = VERDICTS[claim.id](runs)
-        paths = draw_figures(claim.id, runs, figures, progress) if figures is not None else []
-        results.append(ClaimResult(claim, verdict, runs, paths))
+        verdict = claim.verdict(arms)
+        paths = draw_figures(claim, arms, figures, progress) if figures is not None else []
+        results.append(ClaimResult(claim, verdict, runs, paths, arms))
         progress(f"{claim.id}: {verdict.verdict} ({len(runs)} runs, {len(paths)} figures)")
     return results
 
 
-def draw_figures(claim_id: str, runs: list[Run], figures: Path, progress) -> list[Path]:
+def draw_figures(claim: Claim, arms: Arms, figures: Path, progress) -> list[Path]:
     """The claim's figures; one that cannot be drawn is reported and left out, not allowed to stop the report."""
     try:
-        return FIGURES[claim_id](runs, figures)
+        return claim.draw(arms, figures)
     except Exception as error:  # noqa: BLE001 - a figure is never worth losing the report over
-        progress(f"{claim_id}: a figure could not be drawn ({type(error).__name__}: {error}); left out")
+        progress(f"{claim.id}: a figure could not be drawn ({type(error).__name__}: {error}); left out")
         return []
 
 
@@ -156,7 +157,7 @@ def status_counts(runs: list[Run]) -> str:
 
 def claim_section(r: ClaimResult, folder: Path, shared: dict[str, int]) -> list[str]:
     claim = r.claim
-    arms = "; ".join(f"`{arm.describe()}` ({claim.seeds_of(arm)} seeds)" for arm in claim.arms)
+    arms = "; ".join(f"`{sweep.describe()}` ({claim.seeds_of(sweep.members[0])} seeds)" for sweep in claim.sweeps())
     lines = [
         f"## {claim.id} `{claim.slug}`: {claim.text}",
         "",
@@ -194,7 +195,7 @@ def protocol_warning(results: list[ClaimResult]) -> list[str]:
     with --steps) or with fewer seeds than the claims' defaults: their verdicts describe those runs only."""
     short = sorted({f"`{run.path.parent.name}` ({planned} of {protocol} steps)"
                     for r in results for run in r.runs
-                    for planned, protocol in [(rules.planned_steps(run), protocol_steps(run.path.parent.name))]
+                    for planned, protocol in [(measures.planned_steps(run), protocol_steps(run.path.parent.name))]
                     if planned is not None and protocol is not None and planned < protocol})
     few = [f"{r.claim.id} ({r.verdict.seeds} of {r.claim.seeds})" for r in results
            if r.verdict is not None and 0 < r.verdict.seeds < r.claim.seeds]
@@ -234,7 +235,11 @@ def claim_order(claim_id: str) -> int:
 
 
 def method_section() -> list[str]:
-    r = rules
+    m = measures
+
+    def r(claim_id: str, name: str):
+        return getattr(CLAIMS_BY_ID[claim_id].module, name)
+
     text = f"""## How the numbers are made
 
 - Every number comes from the run records in this folder; `analysis/verdicts.py` applies the rules
@@ -263,20 +268,20 @@ def method_section() -> list[str]:
   "ends higher" are separate questions.
 - Runs that failed or never finished are left out; diverged runs (non-finite loss) have no final accuracy:
   they are counted, and a diverged run in an arm that must train makes that part not hold.
-- Chance is 1 / classes; "at chance": within ±{r.NEAR_CHANCE:g} (equivalence); "well above chance": more than
-  {r.WELL_ABOVE_CHANCE:g} above it. Fig. 1's learning rate is lr_mult=1; an arm's tuned lr_mult is the one with the
+- Chance is 1 / classes; "at chance": within ±{m.NEAR_CHANCE:g} (equivalence); "well above chance": more than
+  {m.WELL_ABOVE_CHANCE:g} above it. Fig. 1's learning rate is lr_mult=1; an arm's tuned lr_mult is the one with the
   best mean final test accuracy (settings with a diverged run are not candidates).
 - C2's drift score, per tracked unit of the last hidden layer: over the evaluations after the first 10%
   of training, the range (max - min) of each of the 15/50/85th percentiles of the sigmoid's input,
   divided by the mean 15-85 spread, averaged over the three percentiles, then over units.
-- Margins and tolerances: placements tie within ±{r.TIE:g} (C6); noisy BN "about as well as" BN: not more than
-  {r.ABOUT_AS_WELL:g} below it (C14); BN's internal covariate shift "similar or larger": ||G - G'|| at least
-  {r.SIMILAR_SHIFT:g}x the baseline's and cos(G, G') at most {r.SIMILAR_COS:g} above it (C15); no-BN "far behind":
-  more than {r.FAR_BEHIND:g} (C13); "far above chance": more than {r.FAR_ABOVE_CHANCE:g} above it (C18). Single-run checks:
-  identities with eps = 0 {r.IDENTITY_TOL:g}, accuracy range over init scales {r.VARIES_LITTLE:g} (C5); bias effects
-  {r.FLOAT_TOL:g} (C8); predictions {r.PREDICTION_TOL:g} and accuracy {r.ACCURACY_TOL:g} across test batches, ema vs
-  population {r.SMALL_MARGIN:g}, small-batch loss {r.DEGRADES:g} (C7); output change after inserting BN
-  {r.OUTPUT_TOL:g}, accuracy kept within {r.KEEPS:g} (C11).
+- Margins and tolerances: placements tie within ±{r('C6', 'TIE'):g} (C6); noisy BN "about as well as" BN: not more than
+  {r('C14', 'ABOUT_AS_WELL'):g} below it (C14); BN's internal covariate shift "similar or larger": ||G - G'|| at least
+  {r('C15', 'SIMILAR_SHIFT'):g}x the baseline's and cos(G, G') at most {r('C15', 'SIMILAR_COS'):g} above it (C15); no-BN "far behind":
+  more than {r('C13', 'FAR_BEHIND'):g} (C13); "far above chance": more than {r('C18', 'FAR_ABOVE_CHANCE'):g} above it (C18). Single-run checks:
+  identities with eps = 0 {r('C5', 'IDENTITY_TOL'):g}, accuracy range over init scales {r('C5', 'VARIES_LITTLE'):g} (C5); bias effects
+  {r('C8', 'FLOAT_TOL'):g} (C8); predictions {r('C7', 'PREDICTION_TOL'):g} and accuracy {r('C7', 'ACCURACY_TOL'):g} across test batches, ema vs
+  population {r('C7', 'SMALL_MARGIN'):g}, small-batch loss {r('C7', 'DEGRADES'):g} (C7); output change after inserting BN
+  {r('C11', 'OUTPUT_TOL'):g}, accuracy kept within {r('C11', 'KEEPS'):g} (C11).
 - C15 and C16 average each probe value over the probed evaluations after step 0, then over layers (C15),
   per run. C17 pairs runs by seed: BN's lead over the unnormalized net at the smallest batch size minus
   its lead at the largest.
@@ -384,8 +389,8 @@ def render(results: list[ClaimResult], folder: Path) -> str:
         "",
     ]
     lines += protocol_warning(results) + verdict_table(results) + [""]
-    failed = [r for r in results if r.outcome == rules.DOES_NOT_HOLD]
-    unclear = [r for r in results if r.outcome == rules.INCONCLUSIVE]
+    failed = [r for r in results if r.outcome == DOES_NOT_HOLD]
+    unclear = [r for r in results if r.outcome == INCONCLUSIVE]
     if failed:
         lines += ["Did not reproduce:", ""] + [f"- {r.claim.id}: {r.verdict.why_not()}" for r in failed] + [""]
     if unclear:
@@ -444,7 +449,7 @@ def readme_block(folders: list[tuple[Path, list[ClaimResult]]], readme_dir: Path
                  _cell(r.claim.source_number or "-")]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    failed = [r for r in first_results if r.outcome == rules.DOES_NOT_HOLD]
+    failed = [r for r in first_results if r.outcome == DOES_NOT_HOLD]
     if failed:
         lines += [f"Where a claim did not reproduce on {data_name(first_results)}, and why:", ""]
         lines += [f"- {r.claim.id}: {r.verdict.why_not()}" for r in failed] + [""]

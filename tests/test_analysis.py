@@ -170,9 +170,10 @@ def test_every_plot_writes_the_same_png_twice(tmp_path, kind):
 
 
 def test_docs_claims_md_is_the_rendered_registry():
-    from analysis.claims import CLAIMS, DOCS_FILE, experiments_for, render
+    from analysis.catalogue import DOCS_FILE, render
+    from analysis.claims import CLAIMS, experiments_for
 
-    assert DOCS_FILE.read_text() == render(), "docs/claims.md is stale: run python -m analysis.claims --write"
+    assert DOCS_FILE.read_text() == render(), "docs/claims.md is stale: run python -m analysis.catalogue --write"
     text = render()
     assert all(f"| {c.id} `{c.slug}` | {c.text} |" in text for c in CLAIMS)
     assert "14x fewer steps" in text and "../shared" not in text

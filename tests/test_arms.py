@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runfactory import write_run
 
-from analysis.arms import Arm, arm_matches, claim_runs, split_values
+from analysis.arms import Arm, arm_matches, collapse, split_values
 from analysis.claims import CLAIMS, CLAIMS_BY_ID
 from analysis.tables import load_all
 from tests.conftest import CONFIGS, compose_config
@@ -46,13 +46,22 @@ def test_a_claim_reads_each_run_once_across_its_arms_and_folders(tmp_path):
     def runs_in(experiment):
         return cache.setdefault(experiment, load_all(tmp_path / experiment) if (tmp_path / experiment).is_dir() else [])
 
-    c3 = claim_runs(CLAIMS_BY_ID["C3"], runs_in)  # bn=none,before at x1; BN at x5; both at x30
+    c3_arms, c3 = CLAIMS_BY_ID["C3"].runs(runs_in)  # bn=none,before at x1; BN at x5; both at x30
     assert sorted(r.path.name for r in c3) == sorted(
         [f"{bn}1.0{s}" for bn in ("none", "before") for s in (0, 1)] + [f"before5.0{s}" for s in (0, 1)]
         + [f"{bn}30{s}" for bn in ("none", "before") for s in (0, 1)]
     )
-    c2 = claim_runs(CLAIMS_BY_ID["C2"], runs_in)
+    assert sorted(r.path.name for r in c3_arms["BN x5"]) == ["before5.00", "before5.01"]  # each arm by its name
+    c2_arms, c2 = CLAIMS_BY_ID["C2"].runs(runs_in)
     assert {r.path for r in c2} < {r.path for r in c3}  # C2's runs are C3's x1 runs: shared, not copies
+    assert c2_arms["BN"] == c3_arms["BN x1"]
+
+
+def test_named_arms_show_as_the_sweeps_they_form():
+    arms = (Arm("e", {"bn": "none", "lr": "1"}, name="a"), Arm("e", {"bn": "before", "lr": "1"}, name="b"),
+            Arm("e", {"bn": "before", "lr": "5"}, name="c"), Arm("f", {"bn": "none"}, name="d"))
+    assert [s.describe() for s in collapse(arms)] == ["e: bn=none,before lr=1", "e: bn=before lr=5", "f: bn=none"]
+    assert [[a.name for a in s.members] for s in collapse(arms)] == [["a", "b"], ["c"], ["d"]]
 
 
 def test_every_arm_of_one_experiment_names_the_same_keys_and_each_job_is_a_valid_run():
@@ -61,7 +70,7 @@ def test_every_arm_of_one_experiment_names_the_same_keys_and_each_job_is_a_valid
         for arm in claim.arms:
             assert (CONFIGS / "experiment" / f"{arm.experiment}.yaml").is_file(), arm
             keys.setdefault(arm.experiment, set(arm.settings))
-            assert set(arm.settings) == keys[arm.experiment], f"{claim.id}: {arm.describe()}"
+            assert set(arm.settings) == keys[arm.experiment], f"{claim.id}: {arm.name}"
     from training.checks import validate
 
     combinations = {(arm.experiment, combo) for claim in CLAIMS for arm in claim.arms for combo in arm.combinations()}

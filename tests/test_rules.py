@@ -136,7 +136,7 @@ def test_steps_ratio_pairs_by_seed_and_counts_runs_that_never_arrive(tmp_path):
         never = seed == 2
         write_run(tmp_path / "b" / str(seed), seed=seed, acc=lambda step, n=never: 0.5 if n or step < 400 else 0.95)
     a, b = load_all(tmp_path / "a"), load_all(tmp_path / "b")
-    from analysis.verdicts import reaches
+    from analysis.measures import reaches
 
     result = steps_ratio("a is faster", a, b, lambda run: 0.9, reaches)
     logs = [math.log(100 / 400), math.log(100 / 400), math.log(100 / 1100)]

@@ -26,12 +26,24 @@ from runfactory import (
     write_run,
 )
 
+from analysis.arms import arm_matches
+from analysis.claims import CLAIMS, CLAIMS_BY_ID
+from analysis.rules import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
 from analysis.tables import load_all
-from analysis.verdicts import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, VERDICTS, deciding_parts
+from analysis.verdict import deciding_parts
 
 
 def verdict_of(claim, root):
-    return VERDICTS[claim](load_all(root))
+    """The claim's verdict on the runs written flat under `root`: each run goes to one arm of the claim, the
+    one of its own experiment among those its settings match, else the first of them."""
+    claim = CLAIMS_BY_ID[claim]
+    arms = {arm.name: [] for arm in claim.arms}
+    for run in load_all(root):
+        matching = [arm for arm in claim.arms if arm_matches(run, arm)]
+        own = [arm for arm in matching if arm.experiment == run.summary.get("experiment")]
+        if matching:
+            arms[(own or matching)[0].name].append(run)
+    return claim.verdict(arms)
 
 
 # --- C1, C2 -------------------------------------------------------------------------------------
@@ -286,9 +298,9 @@ def test_c12(tmp_path, error, gradcheck, expected):
 
 
 def test_every_claim_without_runs_is_inconclusive(tmp_path):
-    for claim, rule in VERDICTS.items():
-        v = rule([])
-        assert v.verdict == INCONCLUSIVE and v.claim == claim
+    for claim in CLAIMS:
+        v = claim.verdict({arm.name: [] for arm in claim.arms})
+        assert v.verdict == INCONCLUSIVE and v.claim == claim.id
 
 
 @pytest.mark.parametrize("base_x5, expected", [(0.1, HOLDS), (0.89, DOES_NOT_HOLD)])

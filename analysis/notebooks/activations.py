@@ -9,8 +9,9 @@
 # ---
 
 # %% [markdown]
-# # Activations: Fig. 1b,c, saturation, per-layer scale at initialization (C2, C4, C10)
+# # Activations: Fig. 1b,c, saturation, per-layer scale at initialization (C2, C10, C4)
 #
+# Each section reads one claim's arms (`analysis/claims/`), as the report does.
 # Point `RESULTS` at a results folder (`scripts/reproduce.py --out ...`), or set `BN_RESULTS`.
 
 # %%
@@ -20,76 +21,62 @@ from pathlib import Path
 
 RESULTS = os.environ.get("BN_RESULTS", "results/mnist")
 
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "analysis" / "claims.py").is_file())
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "analysis" / "claims").is_dir())
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / RESULTS  # an absolute RESULTS stays as it is
 FIGURES = Path(os.environ.get("BN_NOTEBOOK_FIGURES", ROOT / "outputs" / "notebook_figures"))
+FIGURES.mkdir(parents=True, exist_ok=True)
+PROMISED = ["c2_percentiles.png", "saturation_no_BN.png", "saturation_BN.png", "c10_saturation.png",
+            "c10_gradients.png", "c4_scale_by_depth.png"]
+drawn = []
 
 # %%
 from IPython.display import Image, display
 
 from analysis import plots
-from analysis.figures import arm_curve, c4_arms, percentile_panels
-from analysis.tables import load_all
-from analysis.verdicts import finished, hidden_layers, scale_by_depth, select, unit_drift
-
-fig1 = load_all(RESULTS / "fig1_mnist")
-print(f"{len(fig1)} runs in fig1_mnist/")
+from analysis.claims import CLAIMS_BY_ID
+from analysis.measures import arm_curve, finished, hidden_layers, unit_drift
+from analysis.notebook import claim_arms, report_drawn
 
 # %% [markdown]
-# ## Fig. 1b,c: the 15/50/85th percentiles of one sigmoid's input, without and with BN
+# ## C2, Fig. 1b,c: the 15/50/85th percentiles of one sigmoid's input, without and with BN
 
 # %%
-panels = percentile_panels(fig1)
-if panels:
-    display(
-        Image(plots.percentile_bands(panels, FIGURES / "fig1bc.png", "Input to one sigmoid of the last hidden layer"))
-    )
-for run in finished(select(fig1, optim__lr_mult=1)):
-    print(run.path.name, "drift score:", unit_drift(run))
+c2 = claim_arms(RESULTS, "C2")
+if c2:
+    drawn += CLAIMS_BY_ID["C2"].draw(c2, FIGURES)
+    for name, runs in c2.items():
+        for run in finished(runs):
+            print(name, run.path.name, "drift score:", unit_drift(run))
 
 # %% [markdown]
-# ## Saturation and gradient balance over training (C10)
+# ## C10: saturation and gradient balance over training
 
 # %%
-saturation = load_all(RESULTS / "saturation")
-print(f"{len(saturation)} runs in saturation/")
-for placement, label in (("none", "no BN"), ("before", "BN before")):
-    arm = select(saturation, bn__placement=placement)
-    layers = hidden_layers(arm[0], r"sat/([^/]+)") if arm else []
-    curves = {f"{label}, {layer}": arm_curve(arm, f"sat/{layer}") for layer in layers}
+c10 = claim_arms(RESULTS, "C10")
+for name, runs in c10.items():
+    layers = hidden_layers(runs[0], r"sat/([^/]+)") if runs else []
+    curves = {f"{name}, {layer}": arm_curve(runs, f"sat/{layer}") for layer in layers}
     if curves:
-        display(
-            Image(
-                plots.convergence(
-                    curves,
-                    FIGURES / f"saturation_{placement}.png",
-                    f"Saturated fraction, {label}",
-                    ylabel="saturated fraction",
-                )
-            )
-        )
+        path = FIGURES / f"saturation_{name.replace(' ', '_')}.png"
+        drawn.append(plots.convergence(curves, path, f"Saturated fraction, {name}", ylabel="saturated fraction"))
+if c10:
+    drawn += CLAIMS_BY_ID["C10"].draw(c10, FIGURES)
 
 # %% [markdown]
-# ## Pre-activation scale by depth at initialization (C4 and the Fig. 1 net)
+# ## C4: pre-activation scale by depth at initialization
 
 # %%
-poor = load_all(RESULTS / "poor_init")
-scales = {label: scale_by_depth(finished(arm)) for label, arm in c4_arms(poor).items()}
-scales = {k: v for k, v in scales.items() if v}
-if scales:
-    display(
-        Image(plots.scale_by_depth(scales, FIGURES / "poor_init_scale.png", "Poor init: pre-activation std at step 0"))
-    )
-fig1_scales = {
-    label: scale_by_depth(finished(select(fig1, bn__placement=p)))
-    for p, label in (("none", "no BN"), ("before", "BN before"))
-}
-fig1_scales = {k: v for k, v in fig1_scales.items() if v}
-if fig1_scales:
-    display(
-        Image(plots.scale_by_depth(fig1_scales, FIGURES / "fig1_scale.png", "Fig. 1 net: pre-activation std at step 0"))
-    )
-for experiment, arms in (("poor_init", scales), ("fig1_mnist", fig1_scales)):
-    for label, layers in arms.items():
-        print(experiment, label, {layer: f"{e.mean:.2e}" for layer, e in layers.items()})
+c4 = claim_arms(RESULTS, "C4")
+if c4:
+    drawn += CLAIMS_BY_ID["C4"].draw(c4, FIGURES)
+    scale_by_depth = CLAIMS_BY_ID["C4"].module.scale_by_depth
+    for name, runs in c4.items():
+        layers = scale_by_depth(finished(runs))
+        if layers:
+            print(name, {layer: f"{e.mean:.2e}" for layer, e in layers.items()})
+
+# %%
+for path in drawn:
+    display(Image(path))
+missing = report_drawn(drawn, PROMISED)

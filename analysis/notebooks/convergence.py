@@ -11,7 +11,7 @@
 # %% [markdown]
 # # Convergence: Fig. 1a and the learning-rate multipliers (C1, C3)
 #
-# Test accuracy over training, mean over seeds with a 95% Student-t band, with and without BN.
+# Each section reads one claim's arms (`analysis/claims/`), as the report does.
 # Point `RESULTS` at a results folder (`scripts/reproduce.py --out ...`), or set `BN_RESULTS`.
 
 # %%
@@ -21,55 +21,41 @@ from pathlib import Path
 
 RESULTS = os.environ.get("BN_RESULTS", "results/mnist")
 
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "analysis" / "claims.py").is_file())
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "analysis" / "claims").is_dir())
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / RESULTS  # an absolute RESULTS stays as it is
 FIGURES = Path(os.environ.get("BN_NOTEBOOK_FIGURES", ROOT / "outputs" / "notebook_figures"))
+FIGURES.mkdir(parents=True, exist_ok=True)
+PROMISED = ["c1_convergence.png", "c1_lr_grid.png", "c3_steps_by_lr.png", "c3_curves.png"]
+drawn = []
 
 # %%
 from IPython.display import Image, display
 
-from analysis import plots
-from analysis.figures import fig1_curves, lr_mult_curves, lr_steps
-from analysis.stats import mean_interval
-from analysis.tables import group_by_settings, load_all, runs_table
-
-fig1 = load_all(RESULTS / "fig1_mnist")
-print(f"{len(fig1)} runs in {RESULTS / 'fig1_mnist'}")
+from analysis.claims import CLAIMS_BY_ID
+from analysis.measures import cfg, final_acc, select
+from analysis.notebook import claim_arms, report_drawn
 
 # %% [markdown]
-# ## Fig. 1a: the Fig. 1 learning rate (`optim.lr_mult=1`)
+# ## C1, Fig. 1a: BN and no BN at the Fig. 1 learning rate, and each over its lr grid
 
 # %%
-curves = fig1_curves(fig1)
-if curves:
-    display(Image(plots.convergence(curves, FIGURES / "fig1a.png", "Fig. 1a: test accuracy at lr x1 (mean, 95% band)")))
-    for label, frame in curves.items():
-        print(label, "last eval:", frame.iloc[-1].to_dict())
+c1 = claim_arms(RESULTS, "C1")
+if c1:
+    drawn += CLAIMS_BY_ID["C1"].draw(c1, FIGURES)
+    for name, runs in c1.items():
+        for mult in sorted({cfg(r, "optim.lr_mult") for r in runs}):
+            print(f"{name}, lr x{mult:g}: final test accuracy {final_acc(select(runs, optim__lr_mult=mult)).format()}")
 
 # %% [markdown]
-# ## Final test accuracy per swept setting (mean [95% interval] over seeds)
+# ## C3: the learning-rate multipliers x1, x5, x30
 
 # %%
-table = runs_table(fig1) if fig1 else None
-for settings, rows in group_by_settings(table) if table is not None else []:
-    print(settings, mean_interval(rows.loc[rows["status"] == "completed", "final_test_acc"]).format())
-
-# %% [markdown]
-# ## Each arm over its learning-rate grid, and the lr_multiplier experiment (C3)
+c3 = claim_arms(RESULTS, "C3")
+if c3:
+    drawn += CLAIMS_BY_ID["C3"].draw(c3, FIGURES)
 
 # %%
-grid, styles = lr_mult_curves(fig1)
-if grid:
-    display(Image(plots.convergence(grid, FIGURES / "fig1_grid.png", "Fig. 1 net over its lr grid", styles=styles)))
-
-lr_runs = load_all(RESULTS / "lr_multiplier")
-print(f"{len(lr_runs)} runs in lr_multiplier/")
-lr_grid, styles = lr_mult_curves(lr_runs)
-if lr_grid:
-    title = "Test accuracy per lr multiplier"
-    display(Image(plots.convergence(lr_grid, FIGURES / "lr_multiplier.png", title, styles=styles)))
-arms, target = lr_steps(lr_runs)
-if arms:
-    print("steps to reach no-BN x1's final accuracy:", arms)
-    display(Image(plots.steps_by_lr_mult(arms, FIGURES / "steps_by_lr.png", f"target {target:.3f}")))
+for path in drawn:
+    display(Image(path))
+missing = report_drawn(drawn, PROMISED)

@@ -12,7 +12,7 @@
 # # The verdicts, claim by claim
 #
 # The same computation as `scripts/report.py`: each claim's rule (docs/claims.md) applied to its runs by
-# `analysis/verdicts.py`. Point `RESULTS` at a results folder, or set `BN_RESULTS`.
+# its module under `analysis/claims/`. Point `RESULTS` at a results folder, or set `BN_RESULTS`.
 
 # %%
 import os
@@ -21,7 +21,7 @@ from pathlib import Path
 
 RESULTS = os.environ.get("BN_RESULTS", "results/mnist")
 
-ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "analysis" / "claims.py").is_file())
+ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "analysis" / "claims").is_dir())
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / RESULTS  # an absolute RESULTS stays as it is
 
@@ -29,7 +29,7 @@ RESULTS = ROOT / RESULTS  # an absolute RESULTS stays as it is
 import pandas as pd
 
 from analysis.report import NOT_RUN, evaluate
-from analysis.verdicts import format_number
+from analysis.verdict import format_number
 
 results = evaluate(RESULTS)  # no figures: see the report or the other notebooks
 pd.DataFrame(

@@ -1,0 +1,84 @@
+"""C8: a bias right before BN does nothing (paper Sec. 3.2; the notes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analysis import plots
+from analysis.arms import Arm
+from analysis.claim import Arms, Claim
+from analysis.measures import finished, probe_results
+from analysis.rules import DOES_NOT_HOLD, HOLDS
+from analysis.verdict import Verdict, no_runs
+from analysis.verdict import verdict as make_verdict
+
+FLOAT_TOL = 1e-5  # float32 round-off on relative errors
+
+ARMS = (
+    Arm("scale_invariance", {"bn": "before", "init.scale": "1e-4,1e-3,1e-2,1e-1,1.0"}, probes=("scale_invariance",),
+        name="BN"),
+)
+
+
+def verdict(arms: Arms) -> Verdict:
+    """In every BN run of the scale_invariance experiment, the bias gradient relative to the weight
+    gradient and the relative output change for a shifted bias are at most FLOAT_TOL, and no layer
+    feeding BN has a bias (the probe's `layers_with_bias`, a count)."""
+    bn = finished(arms["BN"])
+    effects = [r["bias_before_bn"] for r in probe_results(bn, "scale_invariance") if "bias_before_bn" in r]
+    if not effects:
+        return no_runs(arms["BN"], "no BN runs with the scale_invariance probe")
+    grad = max(e["grad_norm_ratio"] for e in effects)
+    change = max(e["output_change"] for e in effects)
+    with_bias = max(int(e.get("layers_with_bias") or 0) for e in effects)
+    numbers = {
+        "largest bias grad / weight grad": grad,
+        "largest output change": change,
+        "layers with a bias before BN (most in a run)": with_bias,
+        "runs": len(effects),
+    }
+    if grad <= FLOAT_TOL and change <= FLOAT_TOL and not with_bias:
+        outcome, why = (
+            HOLDS,
+            f"both effects are at most {max(grad, change):.1e} (tolerance {FLOAT_TOL:g}) and the models drop that bias",
+        )
+    else:
+        outcome, why = (
+            DOES_NOT_HOLD,
+            f"bias effects {grad:.1e} (gradient) and {change:.1e} (output) against a tolerance of {FLOAT_TOL:g}"
+            + (f"; {with_bias} layer(s) feeding BN keep a bias" if with_bias else ""),
+        )
+    return make_verdict(
+        outcome,
+        why[0].upper() + why[1:] + ".",
+        bn,
+        numbers,
+        ["largest bias grad / weight grad", "largest output change"],
+        len(effects),
+    )
+
+
+def figures(arms: Arms, folder: Path) -> list[Path]:
+    effects = [r["bias_before_bn"] for r in probe_results(finished(arms["BN"]), "scale_invariance") if "bias_before_bn" in r]
+    if not effects:
+        return []
+    errors = {
+        "bias grad / weight grad": max(e["grad_norm_ratio"] for e in effects),
+        "output change": max(e["output_change"] for e in effects),
+    }
+    return [
+        plots.errors_vs_tolerance(
+            errors, FLOAT_TOL, Path(folder) / "c8_bias.png", "A bias right before BN (worst over runs)"
+        )
+    ]
+
+
+CLAIM = Claim(
+    text="a bias right before BN does nothing",
+    source="paper Sec. 3.2; the notes",
+    protocol="gradient of the loss w.r.t. that bias, and output change when it is perturbed",
+    rule="both zero to float tolerance; the models drop that bias",
+    arms=ARMS,
+    decide=verdict,
+    draw=figures,
+)

@@ -173,7 +173,9 @@ def claim_section(r: ClaimResult, folder: Path, shared: dict[str, int]) -> list[
     v = r.verdict
     lines += [f"**Verdict: {v.verdict}.** " + (v.note.strip() if v.decision is not None else v.explanation), ""]
     if v.decision is not None:
-        lines += ["Decided by (95% intervals):", ""] + [f"- {leaf.line()}" for leaf in deciding_parts(v.decision)] + [""]
+        leaves = deciding_parts(v.decision)
+        how = "95% intervals" if any(leaf.is_comparison for leaf in leaves) else "recorded values against their limits"
+        lines += [f"Decided by ({how}):", ""] + [f"- {leaf.line()}" for leaf in leaves] + [""]
     if v.secondary:
         lines += ["Also measured (shown, not deciding):", ""] + [f"- {s.line()}" for s in v.secondary] + [""]
     where = ", ".join(f"`{e}/`" for e in claim.experiments)

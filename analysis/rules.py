@@ -208,6 +208,24 @@ def ratio_text(diff: Difference, reached: dict) -> str:
     return text
 
 
+def within(label: str, value: float | None, limit: float, what: str = "") -> Result:
+    """A recorded value (e.g. the worst error over runs) against a tolerance: holds when it is at most `limit`.
+    A check of identities and tolerances, not a comparison of arms: no interval, no seeds."""
+    return _against(label, value, limit, "at most", lambda v: v <= limit, what)
+
+
+def at_least(label: str, value: float | None, limit: float, what: str = "") -> Result:
+    """A recorded value against a floor: holds when it is at least `limit`."""
+    return _against(label, value, limit, "at least", lambda v: v >= limit, what)
+
+
+def _against(label: str, value, limit: float, side: str, ok: Callable[[float], bool], what: str) -> Result:
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return Result(label, INCONCLUSIVE, f"no {what or 'value'} recorded")
+    shown = f"{value:.1e}" if value and (abs(value) < 1e-3 or abs(value) >= 1e4) else f"{value:.3f}"
+    return Result(label, HOLDS if ok(value) else DOES_NOT_HOLD, f"{what + ' ' if what else ''}{shown}, {side} {limit:g}")
+
+
 def condition(label: str, ok: bool, text: str) -> Result:
     """A yes/no part of a rule that needs no statistics (e.g. "no BN run diverged")."""
     return Result(label, HOLDS if ok else DOES_NOT_HOLD, text)

@@ -84,11 +84,12 @@ def verdict(outcome: str, explanation: str, runs: list[Run], numbers: dict, key:
 
 
 def decided(decision: Result, runs: list[Run], numbers: dict, key: list[str] = (),
-            secondary: list[Result] = (), note: str = "") -> Verdict:
+            secondary: list[Result] = (), note: str = "", seeds: int | None = None) -> Verdict:
     """The verdict a rule's decision gives: its outcome, a sentence from its parts, and the fewest runs
-    per arm behind them."""
+    per arm behind them (`seeds`, for checks of single runs that compare no arms)."""
     leaves = deciding_parts(decision)
     ns = [n for leaf in leaves if leaf.difference for n in (leaf.difference.a_n, leaf.difference.b_n) if n]
+    ns += [seeds] if seeds is not None else []
     explanation = capital(decision.outcome) + " " + "; ".join(leaf.line() for leaf in leaves) + "." + note
     dataset, steps = describe(runs)
     return Verdict(decision.outcome, explanation, numbers, list(key), min(ns, default=0), dataset, steps,

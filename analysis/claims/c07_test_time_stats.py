@@ -9,10 +9,9 @@ from analysis import plots
 from analysis.arms import Arm
 from analysis.claim import Arms, Claim
 from analysis.measures import finished, probe_results
-from analysis.rules import DOES_NOT_HOLD, HOLDS
+from analysis.rules import all_of, at_least, within
 from analysis.stats import mean_interval
-from analysis.verdict import Verdict, no_runs
-from analysis.verdict import verdict as make_verdict
+from analysis.verdict import Verdict, decided, no_runs
 
 PREDICTION_TOL = 1e-5  # largest change of a predicted probability across test batch sizes/placements
 ACCURACY_TOL = 1e-3  # accuracy change across test batch sizes that round-off (an argmax tie) may cause
@@ -32,15 +31,14 @@ def verdict(arms: Arms) -> Verdict:
     results = probe_results(finished(runs), "test_time_stats")
     if not results:
         return no_runs(runs, "no runs with the test_time_stats probe on a BN network")
-    problems, gaps, smallest_drops = [], [], []
-    worst_change = 0.0
+    gaps, smallest_drops = [], []
+    worst_change, worst_accuracy_change = 0.0, 0.0
     for result in results:
         for mode in ("ema", "population"):
             changes = [v for v in result["max_prediction_change"][mode].values() if v is not None]
             accs = [v for v in result["accuracy"][mode].values() if v is not None]
-            worst_change = max([worst_change, *changes])
-            if max(changes, default=math.inf) > PREDICTION_TOL or (accs and max(accs) - min(accs) > ACCURACY_TOL):
-                problems.append(f"{mode} predictions depend on the test batch")
+            worst_change = max([worst_change, *changes] if changes else [math.inf])
+            worst_accuracy_change = max(worst_accuracy_change, max(accs) - min(accs) if accs else 0.0)
         gaps.append(result["ema_vs_population"]["accuracy_difference"])
         sizes = sorted(result["accuracy"]["batch"], key=int)
         defined = [s for s in sizes if result["accuracy"]["batch"][s] is not None]
@@ -53,22 +51,15 @@ def verdict(arms: Arms) -> Verdict:
         "accuracy lost with batch statistics at the smallest batch": mean_interval(smallest_drops),
         "runs": len(results),
     }
-    if max(gaps) > SMALL_MARGIN:
-        problems.append(f"running averages and population statistics differ by up to {max(gaps):.3f} in accuracy")
-    if not smallest_drops or min(smallest_drops) < DEGRADES:
-        problems.append("batch statistics do not degrade at small test batches")
-    if problems:
-        outcome, why = DOES_NOT_HOLD, "; ".join(sorted(set(problems)))
-    else:
-        outcome, why = (
-            HOLDS,
-            (
-                f"ema and population predictions do not depend on the test batch (largest change "
-                f"{worst_change:.1e}) and agree within {max(gaps):.3f}; batch statistics lose "
-                f"{min(smallest_drops):.3f} or more at the smallest batch"
-            ),
-        )
-    return make_verdict(outcome, why[0].upper() + why[1:] + ".", runs, numbers, list(numbers)[:3], len(results))
+    decision = all_of("C7", [
+        within("ema and population predictions do not depend on the test batch", worst_change, PREDICTION_TOL,
+               "largest change of a predicted probability"),
+        within("nor does their accuracy", worst_accuracy_change, ACCURACY_TOL, "largest change"),
+        within("ema and population statistics agree", max(gaps), SMALL_MARGIN, "largest accuracy difference"),
+        at_least("batch statistics degrade at the smallest test batch", min(smallest_drops, default=None), DEGRADES,
+                 "smallest accuracy loss against population statistics"),
+    ])
+    return decided(decision, runs, numbers, list(numbers)[:3], seeds=len(results))
 
 
 def figures(arms: Arms, folder: Path) -> list[Path]:

@@ -8,9 +8,8 @@ from analysis import plots
 from analysis.arms import Arm
 from analysis.claim import Arms, Claim
 from analysis.measures import finished, probe_results
-from analysis.rules import DOES_NOT_HOLD, HOLDS
-from analysis.verdict import Verdict, no_runs
-from analysis.verdict import verdict as make_verdict
+from analysis.rules import all_of, condition, within
+from analysis.verdict import Verdict, decided, no_runs
 
 FLOAT_TOL = 1e-5  # float32 round-off on relative errors
 
@@ -37,25 +36,13 @@ def verdict(arms: Arms) -> Verdict:
         "layers with a bias before BN (most in a run)": with_bias,
         "runs": len(effects),
     }
-    if grad <= FLOAT_TOL and change <= FLOAT_TOL and not with_bias:
-        outcome, why = (
-            HOLDS,
-            f"both effects are at most {max(grad, change):.1e} (tolerance {FLOAT_TOL:g}) and the models drop that bias",
-        )
-    else:
-        outcome, why = (
-            DOES_NOT_HOLD,
-            f"bias effects {grad:.1e} (gradient) and {change:.1e} (output) against a tolerance of {FLOAT_TOL:g}"
-            + (f"; {with_bias} layer(s) feeding BN keep a bias" if with_bias else ""),
-        )
-    return make_verdict(
-        outcome,
-        why[0].upper() + why[1:] + ".",
-        bn,
-        numbers,
-        ["largest bias grad / weight grad", "largest output change"],
-        len(effects),
-    )
+    decision = all_of("C8", [
+        within("the bias gets no gradient", grad, FLOAT_TOL, "largest bias gradient / weight gradient"),
+        within("shifting the bias changes no output", change, FLOAT_TOL, "largest relative output change"),
+        condition("the models drop that bias", not with_bias, f"{with_bias} layer(s) feeding BN keep a bias"),
+    ])
+    return decided(decision, bn, numbers, ["largest bias grad / weight grad", "largest output change"],
+                   seeds=len(effects))
 
 
 def figures(arms: Arms, folder: Path) -> list[Path]:

@@ -8,10 +8,9 @@ from analysis import plots
 from analysis.arms import Arm
 from analysis.claim import Arms, Claim
 from analysis.measures import finished, probe_results
-from analysis.rules import DOES_NOT_HOLD, HOLDS
+from analysis.rules import all_of, condition, within
 from analysis.stats import mean_interval
-from analysis.verdict import Verdict, no_runs
-from analysis.verdict import verdict as make_verdict
+from analysis.verdict import Verdict, decided, no_runs
 
 OUTPUT_TOL = 1e-4  # largest change of an output after inserting BN
 KEEPS = 0.005  # fine-tuning "keeps" accuracy if it loses at most this much
@@ -43,23 +42,14 @@ def verdict(arms: Arms) -> Verdict:
         for r in results
         if r["finetuned"].get("final_test_acc") is not None
     ]
-    problems = []
-    if diff > OUTPUT_TOL:
-        problems.append(f"insertion changes an output by {diff:.1e} (tolerance {OUTPUT_TOL:g})")
-    if len(lost) < len(results) or max(lost) > KEEPS:
-        problems.append("fine-tuning loses accuracy" if len(lost) == len(results) else "a fine-tune diverged")
-    if problems:
-        outcome, why = DOES_NOT_HOLD, "; ".join(problems)
-    else:
-        outcome, why = HOLDS, f"outputs change by at most {diff:.1e} after insertion and fine-tuning keeps the accuracy"
-    return make_verdict(
-        outcome,
-        why[0].upper() + why[1:] + ".",
-        runs,
-        numbers,
-        ["largest output change", "acc after insertion", "acc after fine-tune"],
-        len(results),
-    )
+    decision = all_of("C11", [
+        within("inserting BN leaves the function unchanged", diff, OUTPUT_TOL, "largest change of an output"),
+        condition("every fine-tune trains", len(lost) == len(results), f"{len(results) - len(lost)} of {len(results)} diverged"),
+        within("fine-tuning keeps the accuracy", max(lost, default=None), KEEPS,
+               "largest loss against the accuracy right after insertion"),
+    ])
+    return decided(decision, runs, numbers, ["largest output change", "acc after insertion", "acc after fine-tune"],
+                   seeds=len(results))
 
 
 def figures(arms: Arms, folder: Path) -> list[Path]:

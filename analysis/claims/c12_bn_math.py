@@ -8,9 +8,8 @@ from analysis import plots
 from analysis.arms import Arm
 from analysis.claim import Arms, Claim
 from analysis.measures import finished, probe_results
-from analysis.rules import DOES_NOT_HOLD, HOLDS
-from analysis.verdict import Verdict, no_runs
-from analysis.verdict import verdict as make_verdict
+from analysis.rules import all_of, condition, within
+from analysis.verdict import Verdict, decided, no_runs
 
 
 
@@ -35,26 +34,13 @@ def verdict(arms: Arms) -> Verdict:
         "gradcheck passes": gradcheck,
         "runs": len(results),
     }
-    if worst_torch <= tolerance and worst_autograd <= tolerance and gradcheck:
-        outcome, why = (
-            HOLDS,
-            f"every error is at most {max(worst_torch, worst_autograd):.1e} (tolerance {tolerance:g}) "
-            "and gradcheck passes",
-        )
-    else:
-        outcome, why = (
-            DOES_NOT_HOLD,
-            f"errors up to {max(worst_torch, worst_autograd):.1e} against a tolerance of {tolerance:g}"
-            + ("" if gradcheck else "; gradcheck fails"),
-        )
-    return make_verdict(
-        outcome,
-        why[0].upper() + why[1:] + ".",
-        runs,
-        numbers,
-        ["largest error vs torch", "largest error vs autograd", "gradcheck passes"],
-        len(results),
-    )
+    decision = all_of("C12", [
+        within("the from-scratch BN matches torch.nn.BatchNorm", worst_torch, tolerance, "largest error"),
+        within("its hand-written backward matches autograd", worst_autograd, tolerance, "largest error"),
+        condition("float64 gradcheck passes (1d and 2d)", gradcheck, "passes" if gradcheck else "fails"),
+    ])
+    return decided(decision, runs, numbers, ["largest error vs torch", "largest error vs autograd", "gradcheck passes"],
+                   seeds=len(results))
 
 
 def figures(arms: Arms, folder: Path) -> list[Path]:

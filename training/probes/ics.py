@@ -8,7 +8,8 @@ and the output layer `out`):
   modules before layer i (the earlier weight layers, their biases, BN's gamma and beta) has taken
   its update of this step, layer i and everything after it left as they are.
 "Its update" is what the run's optimizer does with G: a deep copy of the optimizer, its state
-(momentum buffers) included, steps a copy of the model, so momentum and weight decay are part of it.
+(momentum buffers) included, steps a copy of the model, so momentum and weight decay are part of it
+(and with train.trainable=random, that only the chosen weight entries move).
 Keys, for every weight layer but the first (whose G' is G): `ics/<layer>/l2` = ||G - G'||
 (Frobenius) and `ics/<layer>/cos` = cos(G, G'); `ics/l2` and `ics/cos` average them over those
 layers. A large l2 and a small cos mean the layer's gradient changes much when the layers below it
@@ -24,6 +25,7 @@ import copy
 import torch
 import torch.nn as nn
 
+from models.trainable import mask_gradients, restore_frozen_entries
 from training.probes.layers import bn_batch_statistics, weight_layers
 from training.probes.lookahead import LookaheadProbe, loss_and_gradients
 
@@ -61,8 +63,10 @@ def gradient_shifts(
     with bn_batch_statistics(clone):
         _, grads = loss_and_gradients(clone, current, x, y)
         for name, p in params.items():
-            p.grad = grads[name]
-        clone_optimizer.step()
+            p.grad = grads[name].clone()  # G itself stays as computed
+        mask_gradients(clone)  # what the run's optimizer does around its step with train.trainable=random
+        clone_optimizer.step()  # (a copy of an optimizer has no step hooks)
+        restore_frozen_entries(clone)
         shifts = {}
         for layer in layers:
             earlier = set(modules[: modules.index(layer)])

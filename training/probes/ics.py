@@ -29,6 +29,17 @@ from models.trainable import mask_gradients, restore_frozen_entries
 from training.probes.layers import bn_batch_statistics, weight_layers
 from training.probes.lookahead import LookaheadProbe, loss_and_gradients
 
+# The keys this probe writes (analysis code imports them).
+STATS = ("l2", "cos")
+L2 = "ics/l2"  # the mean over layers of ics/<layer>/l2
+COS = "ics/cos"  # the mean over layers of ics/<layer>/cos
+
+
+def layer_key(layer: str, stat: str) -> str:
+    """ics/<layer>/<stat>, stat in STATS, for weight layer fc<i> / conv<i> / out (any string goes,
+    e.g. a regular expression's group: layer_key(r"([^/]+)", "l2"))."""
+    return f"ics/{layer}/{stat}"
+
 
 class ICS(LookaheadProbe):
     name = "ics"
@@ -45,10 +56,10 @@ class ICS(LookaheadProbe):
         shifts = gradient_shifts(self.context.model, self.optimizer, x, y, self.shifted_layers)
         metrics = {}
         for layer, (g, shifted) in shifts.items():
-            metrics[f"ics/{layer}/l2"] = (g - shifted).norm().item()
-            metrics[f"ics/{layer}/cos"] = cosine(g, shifted)
-        metrics["ics/l2"] = mean([metrics[f"ics/{layer}/l2"] for layer in shifts])
-        metrics["ics/cos"] = mean([metrics[f"ics/{layer}/cos"] for layer in shifts])
+            metrics[layer_key(layer, "l2")] = (g - shifted).norm().item()
+            metrics[layer_key(layer, "cos")] = cosine(g, shifted)
+        metrics[L2] = mean([metrics[layer_key(layer, "l2")] for layer in shifts])
+        metrics[COS] = mean([metrics[layer_key(layer, "cos")] for layer in shifts])
         return metrics
 
 

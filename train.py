@@ -41,7 +41,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from models import build_model
 from models.batchnorm import population_statistics
-from models.layers import train_only_normalization
+from models.trainable import keep_frozen_entries, set_trainable, trainable_parameter_count
 from training.checks import validate
 from training.data import BatchOrder, DataNotFoundError, epoch_batches, load_dataset
 from training.checkpoint import load_checkpoint, save_checkpoint
@@ -87,9 +87,10 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
         torch.manual_seed(cfg.seed)
         data = load_dataset(cfg.dataset).to(device)
         model = build_model(cfg.model, cfg.bn, cfg.init, data.input_shape, data.classes).to(device)
-        if cfg.train.trainable == "bn_only":
-            train_only_normalization(model)
+        set_trainable(model, cfg.train.trainable, cfg.seed)
+        summary["trainable_params"] = trainable_parameter_count(model)
         optimizer = build_optimizer(model.parameters(), cfg.optim, cfg.train.batch_size)
+        keep_frozen_entries(optimizer, model)
         order = BatchOrder(len(data.train_x), cfg.train.batch_size, cfg.seed, device)
         settings = LoopSettings.from_config(cfg.train, order.steps_per_epoch)
         resume_from = restore(run_dir, model, optimizer, device, record) if resuming else None

@@ -11,10 +11,12 @@ import torch.nn as nn
 from omegaconf import OmegaConf
 
 import train
+from models import build_model
 from models.cnn import build_cnn
 from models.layers import BNSpec, NoiseSpec
 from models.mlp import build_mlp
 from models.noise import ShiftingNoise
+from models.trainable import set_trainable, trainable_masks, trainable_parameter_count
 from tests.conftest import compose_config
 from training.checks import check_resume_matches, validate
 from training.data import BatchOrder, InMemoryData
@@ -227,3 +229,85 @@ def test_bn_only_trains_gamma_and_beta_and_nothing_else(tmp_path, monkeypatch, m
 def test_all_parameters_train_by_default(tmp_path, monkeypatch):
     _, net, initial = short_run(tmp_path, monkeypatch, [])
     assert all(p.requires_grad and not torch.equal(p, initial[name]) for name, p in net.named_parameters())
+
+
+# --- Frankle et al.'s control: as many randomly chosen weights (train.trainable=random) ---------
+
+
+def bn_units(net: nn.Module) -> int:
+    return sum(m.num_features for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
+
+
+@pytest.mark.parametrize("model, optimizer", [
+    ("mlp_deep", ["optim.momentum=0.9", "optim.weight_decay=0.01"]),
+    ("cnn_small", ["optim=adam", "optim.lr=0.01", "optim.weight_decay=0.01"]),
+])
+def test_random_trains_two_chosen_incoming_weights_per_bn_unit_and_nothing_else(tmp_path, monkeypatch, model, optimizer):
+    """Momentum, Adam's moments and weight decay (which torch.optim applies to whole tensors) all
+    leave the unchosen entries bit-identical; every chosen entry moves."""
+    overrides = [f"model={model}", "init=default", "train.steps=30", "train.trainable=random", *optimizer]
+    summary, net, initial = short_run(tmp_path, monkeypatch, overrides)
+    assert summary["status"] == "completed"
+    masks = trainable_masks(net)
+    weight = "conv" if model == "cnn_small" else "fc"
+    hidden = [name for name, m in net.named_children() if isinstance(m, (nn.Linear, nn.Conv2d)) and name != "out"]
+    assert sorted(masks) == sorted(f"{name}.weight" for name in hidden) and all(n.startswith(weight) for n in hidden)
+    for name, parameter in net.named_parameters():
+        assert parameter.requires_grad == (name in masks), name
+        if name not in masks:
+            assert torch.equal(parameter, initial[name]), name  # BN's gamma and beta, `out`, every bias
+            continue
+        mask = masks[name]
+        rows = mask.reshape(mask.shape[0], -1)
+        assert (rows.sum(dim=1) == 2).all(), name  # two incoming weights per unit (conv: per output channel)
+        assert torch.equal(parameter[~mask], initial[name][~mask]), name  # bit-identical
+        assert (parameter[mask] != initial[name][mask]).all(), name
+    assert summary["trainable_params"] == int(sum(m.sum() for m in masks.values())) == 2 * bn_units(net)
+
+
+@pytest.mark.parametrize("model", ["mlp_deep", "cnn_small"])
+def test_random_trains_as_many_parameters_as_bn_only(tmp_path, monkeypatch, model):
+    counts = {}
+    for mode in ("all", "bn_only", "random"):
+        summary, net, _ = short_run(tmp_path / mode, monkeypatch, [f"model={model}", f"train.trainable={mode}", "train.steps=2"])
+        counts[mode] = summary["trainable_params"]
+        assert json.loads((tmp_path / mode / "summary.json").read_text())["trainable_params"] == counts[mode]
+        if mode == "all":
+            assert counts[mode] == sum(p.numel() for p in net.parameters())
+    assert counts["random"] == counts["bn_only"] == 2 * bn_units(net) < counts["all"]
+
+
+def test_the_random_choice_is_fixed_by_the_seed():
+    cfg = compose_config(["model=mlp_deep", "train.trainable=random"])
+
+    def chosen(seed: int) -> dict:
+        torch.manual_seed(seed)
+        net = build_model(cfg.model, cfg.bn, cfg.init, (1, 8, 8), 10)
+        state = torch.get_rng_state()
+        set_trainable(net, "random", seed)
+        assert torch.equal(torch.get_rng_state(), state)  # the run's own random stream is left alone
+        return trainable_masks(net)
+
+    first, again, other = chosen(0), chosen(0), chosen(1)
+    assert first.keys() == again.keys() == other.keys()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_random_with_bn_after_and_on_the_logits_picks_the_weight_layer_before_bn():
+    for bn, fed in (("after", {"fc1", "fc2", "fc3"}), ("last", {"out"})):
+        cfg = compose_config([f"bn={bn}"])
+        net = build_model(cfg.model, cfg.bn, cfg.init, (1, 8, 8), 10)
+        set_trainable(net, "random", 0)
+        assert set(trainable_masks(net)) == {f"{name}.weight" for name in fed}, bn
+        assert trainable_parameter_count(net) == 2 * bn_units(net), bn
+
+
+def test_a_resumed_random_run_ends_as_the_uninterrupted_one(tmp_path, config):
+    overrides = ["model=mlp_deep", "init=default", "train.trainable=random", "optim.momentum=0.9", "optim.weight_decay=0.01",
+                 "train.eval_every=10"]
+    train.run(config(*overrides, "train.steps=20"), tmp_path / "resumed")
+    train.run(config(*overrides, "train.steps=40", "resume=true"), tmp_path / "resumed")
+    train.run(config(*overrides, "train.steps=40"), tmp_path / "whole")
+    states = [torch.load(tmp_path / d / "checkpoint.pt", weights_only=True)["model"] for d in ("resumed", "whole")]
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])

@@ -141,7 +141,49 @@ def test_grad_norms_probe_matches_a_backward_pass_and_changes_nothing():
     assert all(p.grad is None for p in model.parameters()) and model.training
 
 
-DURING_TRAINING = "probes=[activations,saturation,grad_norms]"
+def test_predictions_probe_against_numpy():
+    data, model = tiny_data(n_test=40), tiny_net(with_bn=True).train()  # mid-training: eval mode inside, restored
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    metrics = runner(model, data, {"predictions": {"examples": 30}}).at_eval(step=0)
+    assert model.training and all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+    with torch.no_grad():  # by hand, in eval mode (BN's running averages, as test/acc)
+        logits = tiny_net(with_bn=True).eval()(data.test_x[:30]).double().numpy()
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    counts = np.bincount(p.argmax(axis=1), minlength=2)
+    assert metrics["pred/majority_share"] == pytest.approx(counts.max() / 30) and 0.5 < counts.max() / 30 < 1
+    assert metrics["pred/classes"] == int((counts > 0).sum()) == 2
+    assert metrics["pred/entropy"] == pytest.approx(float(np.mean(-(p * np.log(p)).sum(axis=1))), rel=1e-9)
+
+
+def test_predictions_of_a_constant_output_are_one_class_at_maximal_entropy():
+    from training.probes.predictions import CLASSES, ENTROPY, MAJORITY_SHARE
+
+    data, model = tiny_data(n_test=40), tiny_net(with_bn=False)
+    with torch.no_grad():
+        model.out.weight.zero_()
+        model.out.bias.zero_()
+    metrics = runner(model, data, {"predictions": {"examples": None}}).at_eval(step=0)
+    assert metrics == {MAJORITY_SHARE: 1.0, CLASSES: 1, ENTROPY: pytest.approx(np.log(2), rel=1e-12)}
+
+
+def test_a_net_that_does_not_train_is_seen_by_its_predictions(tmp_path, config):
+    """No BN, a sigmoid MLP with weights of 1e-3: it stays at chance, predicting one class with an
+    output near uniform over the 10 digits (what its biases learn is the classes' frequencies, so
+    the entropy is a little below ln 10); with BN it trains and predicts every class."""
+    tiny = ["init.std=1e-3", "train.steps=100", "train.eval_every=50", "probes=[predictions]"]
+    run(config(*tiny, "bn=none"), tmp_path / "none")
+    run(config(*tiny, "bn=before"), tmp_path / "bn")
+    last = {arm: json.loads((tmp_path / arm / "metrics.jsonl").read_text().splitlines()[-1]) for arm in ("none", "bn")}
+    assert last["none"]["pred/classes"] == 1 and last["none"]["pred/majority_share"] == 1.0
+    assert last["none"]["pred/entropy"] == pytest.approx(np.log(10), abs=0.02)
+    assert last["none"]["test/loss"] == pytest.approx(np.log(10), abs=0.02)
+    assert last["bn"]["pred/classes"] == 10 and last["bn"]["pred/majority_share"] < 0.3
+    assert last["bn"]["pred/entropy"] < 2.0
+
+
+DURING_TRAINING = "probes=[activations,saturation,grad_norms,predictions]"
 
 
 def test_probes_leave_training_untouched(tmp_path, config):
@@ -165,6 +207,7 @@ def test_every_evaluation_line_carries_the_probes_keys(tmp_path, config):
         for layer in ("fc1", "fc2", "fc3"):
             assert {f"act/{layer}/p15", f"act/{layer}/p50", f"act/{layer}/p85", f"sat/{layer}", f"grad/{layer}"} <= set(line)
         assert "grad/first_over_last" in line and not any(key.endswith("/hist") for key in line)
+        assert {"pred/majority_share", "pred/classes", "pred/entropy"} <= set(line)
     assert all("act/fc1/p50" not in line for line in lines if "test/acc" not in line)
     # BN with the examples' own statistics: from step 0 the sigmoid's input is standardized
     # (gamma 1, beta 0), though fc1's raw output is small (std-0.01 weights).
@@ -190,6 +233,7 @@ BAD_PROBE_SETTINGS = [
     (["probes=[bn_math]", "probes.bn_math.tolerance=0"], "probes.bn_math.tolerance must be a number > 0"),
     (["+probes.activationz={examples:5}"], "probes: unknown probe 'activationz'"),
     (["probes=[activations]", "+probes.activations.exampels=5"], "probes.activations.exampels is not a setting of the activations probe (its settings: examples, units)"),
+    (["probes=[predictions]", "probes.predictions.examples=0"], "probes.predictions.examples must be a whole number >= 1, got 0"),
     (["probes=[ics]", "probes.ics.every=0"], "probes.ics.every must be a whole number >= 1, got 0"),
     (["probes=[ics]", "probes.ics.every=1.5"], "probes.ics.every must be a whole number >= 1, got 1.5"),
     (["probes=[landscape]", "probes.landscape.factors=[]"], f"{FACTORS}, got []"),

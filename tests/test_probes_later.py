@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import OrderedDict
 
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from omegaconf import OmegaConf
 
+from models.trainable import keep_frozen_entries, set_trainable
 from tests.conftest import compose_config
 from tests.test_probes import tiny_data, tiny_net
 from train import run
@@ -136,6 +139,55 @@ def test_landscape_against_steps_taken_by_hand():
     assert metrics["landscape/loss_range"] == pytest.approx(max(losses) - min(losses), rel=1e-4)
     assert metrics["landscape/grad_change"] == pytest.approx(max(changes), rel=1e-4)
     assert metrics["landscape/beta"] == pytest.approx(max(betas), rel=1e-4)
+    assert metrics["landscape/grad_norm"] == pytest.approx(g.norm().item(), rel=1e-5)
+
+
+def random_mode_net() -> nn.Sequential:
+    """fc1 (5 -> 4) -> bn1 -> sigmoid -> out, with train.trainable=random: 2 of fc1's 5 incoming
+    weights per unit train, nothing else."""
+    torch.manual_seed(0)
+    net = nn.Sequential(OrderedDict([("fc1", nn.Linear(5, 4, bias=False)), ("bn1", nn.BatchNorm1d(4)),
+                                     ("act1", nn.Sigmoid()), ("out", nn.Linear(4, 2))]))
+    set_trainable(net, "random", seed=0)
+    return net
+
+
+def test_lookahead_probes_with_random_trainable_follow_only_the_chosen_entries():
+    """landscape: g is the gradient of the entries that train; ics: the update of fc1 is the run's
+    optimizer's (momentum, weight decay) on the chosen entries alone."""
+    lr, momentum, decay = 0.3, 0.9, 0.01
+    data, model = tiny_data(features=5), random_mode_net()
+    optimizer = sgd(model, lr, momentum=momentum, weight_decay=decay)
+    keep_frozen_entries(optimizer, model)
+    train_steps(model, optimizer, data, 2)
+    state = copy.deepcopy(model.state_dict())
+    probes = {"landscape": {"factors": [1.0], "every": 1}, "ics": {"every": 1}}
+    metrics = runner(model, data, optimizer, probes).at_eval(step=2)
+    assert all(torch.equal(value, state[key]) for key, value in model.state_dict().items())
+
+    x, y = next_batch(data, 2)
+    mask, w = model.fc1.weight_trainable, model.fc1.weight.detach()
+    assert int(mask.sum()) == 8 and mask.numel() == 20
+
+    def grads(fc1_weight):
+        net = copy.deepcopy(model).train()
+        with torch.no_grad():
+            net.fc1.weight.copy_(fc1_weight)
+        net.fc1.weight.requires_grad_(True)
+        net.out.weight.requires_grad_(True)
+        loss = F.cross_entropy(net(x), y)
+        return torch.autograd.grad(loss, [net.fc1.weight, net.out.weight])
+
+    g_fc1, g_out = grads(w)
+    g = g_fc1 * mask
+    assert metrics["landscape/grad_norm"] == pytest.approx(g.norm().item(), rel=1e-5)
+    g_1 = grads(w - lr * g)[0] * mask
+    assert metrics["landscape/grad_change"] == pytest.approx((g_1 - g).norm().item(), rel=1e-4)
+
+    buffer = optimizer.state[model.fc1.weight]["momentum_buffer"]
+    stepped = torch.where(mask, w - lr * (momentum * buffer + g_fc1 + decay * w), w)
+    shifted = grads(stepped)[1]
+    assert metrics["ics/out/l2"] == pytest.approx((g_out - shifted).norm().item(), rel=1e-4)
 
 
 @pytest.mark.parametrize("optim", ["sgd", "adam"])

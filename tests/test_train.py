@@ -10,7 +10,7 @@ from train import run
 from training.progress import Progress
 from training.record import METRICS_FILE, SUMMARY_FILE
 
-SUMMARY_KEYS = {"status", "final_test_acc", "best_test_acc", "steps", "wall_s", "steps_per_s", "seed", "git"}
+SUMMARY_KEYS = {"status", "final_test_acc", "best_test_acc", "steps", "wall_s", "steps_per_s", "seed", "git", "trainable_params"}
 
 
 def read_metrics(run_dir):
@@ -41,6 +41,8 @@ def test_record_has_every_documented_key(tmp_path, config):
     assert summary["final_test_acc"] == lines[-1]["test/acc"]
     assert summary["best_test_acc"] == max(line["test/acc"] for line in lines if "test/acc" in line)
     assert summary["steps_per_s"] > 0 and summary["wall_s"] >= summary["train_s"] > 0
+    # every parameter trains: fc1-fc3 (64 -> 100 -> 100 -> 100, no bias before BN), BN's gamma and beta, out
+    assert summary["trainable_params"] == 64 * 100 + 2 * 100 * 100 + 3 * 2 * 100 + 100 * 10 + 10
 
 
 @pytest.mark.parametrize(

@@ -74,8 +74,8 @@ def _check_train(cfg: DictConfig) -> None:
         if OmegaConf.select(cfg, key) is not None:
             _number(cfg, key, low=0, low_open=True)
     _choice(cfg, "train.trainable", TRAINABLE)
-    if cfg.train.trainable == "bn_only" and cfg.bn.placement == "none":
-        raise ConfigError("train.trainable=bn_only contradicts bn=none (there is no gamma or beta to train)")
+    if cfg.train.trainable in ("bn_only", "random") and cfg.bn.placement == "none":
+        raise ConfigError(f"train.trainable={cfg.train.trainable} contradicts bn=none (it needs BN's gamma and beta)")
 
 
 def _check_model(cfg: DictConfig) -> None:

@@ -11,4 +11,4 @@ EVAL_STATS = ("ema", "population")  # bn.eval_stats
 OPTIMIZERS = ("sgd", "adam")  # optim.name
 WANDB_MODES = ("offline", "online", "disabled")  # logger.mode
 DEVICES = ("auto", "cpu", "cuda")  # device
-TRAINABLE = ("all", "bn_only")  # train.trainable
+TRAINABLE = ("all", "bn_only", "random")  # train.trainable

@@ -21,6 +21,7 @@ from training.probes.grad_norms import GradNorms
 from training.probes.ics import ICS
 from training.probes.insert_pretrained import InsertPretrained
 from training.probes.landscape import Landscape
+from training.probes.predictions import Predictions
 from training.probes.saturation import Saturation
 from training.probes.scale_invariance import ScaleInvariance
 from training.probes.test_time_stats import TestTimeStats
@@ -31,6 +32,7 @@ PROBES: dict[str, type[Probe]] = {
     probe.name: probe
     for probe in (
         Activations, Saturation, GradNorms, TestTimeStats, ScaleInvariance, InsertPretrained, BNMath, ICS, Landscape,
+        Predictions,
     )
 }
 PROBE_NAMES = tuple(PROBES)

@@ -27,9 +27,35 @@ import torch
 from training.probes.base import Probe, ProbeSettings, require_int
 from training.probes.layers import capture_inputs, hidden_layers, normalization_as_in_training, per_unit
 
-PERCENTILES = (15, 50, 85)
 MAX_VALUES_PER_UNIT = 50_000  # conv channels pool examples x positions; a fixed stride keeps sorting cheap
 HISTOGRAM_VALUES = 10_000
+
+# The keys this probe writes (analysis code imports them). <layer> is fc<i> / conv<i>; any string
+# goes, so a regular expression's group finds the layers in a record: layer_key(r"([^/]+)", "std").
+PERCENTILES = (15, 50, 85)  # act/<layer>/p15 ...: percentile(p)
+MOMENTS = ("mean", "std", "skew", "kurt")  # act/<layer>/<moment>
+BN_INPUT_MOMENTS = ("skew", "kurt")  # bnin/<layer>/<moment>
+HIST = "hist"  # act/<layer>/hist: for the tracker only, never in metrics.jsonl
+
+
+def percentile(p: int) -> str:
+    """The statistic of the p-th percentile: p15, p50, p85."""
+    return f"p{p}"
+
+
+def layer_key(layer: str, stat: str) -> str:
+    """act/<layer>/<stat>: stat a percentile (p15, p50, p85, averaged over units), a moment (MOMENTS) or HIST."""
+    return f"act/{layer}/{stat}"
+
+
+def unit_key(layer: str, unit: int | str, stat: str) -> str:
+    """act/<layer>/u<unit>/<stat>: a percentile of tracked unit `unit`."""
+    return f"act/{layer}/u{unit}/{stat}"
+
+
+def bn_input_key(layer: str, stat: str) -> str:
+    """bnin/<layer>/<stat>: a moment (BN_INPUT_MOMENTS) of the input of the layer's BN."""
+    return f"bnin/{layer}/{stat}"
 
 
 @dataclass
@@ -59,13 +85,13 @@ class Activations(Probe):
         metrics = {}
         for layer in self.layers:
             values = thin(per_unit(inputs[layer.name]).float())
-            metrics.update(percentile_keys(f"act/{layer.name}", values, tracked_units(len(values), self.settings.units)))
-            metrics.update({f"act/{layer.name}/{k}": v for k, v in moments(values).items()})
-            metrics[f"act/{layer.name}/hist"] = histogram_sample(values)
+            metrics.update(percentile_keys(layer.name, values, tracked_units(len(values), self.settings.units)))
+            metrics.update({layer_key(layer.name, k): v for k, v in moments(values).items()})
+            metrics[layer_key(layer.name, HIST)] = histogram_sample(values)
             if layer.bn is not None:
                 bn_values = thin(per_unit(inputs[f"bn:{layer.name}"]).float())
                 shape = moments(bn_values)
-                metrics.update({f"bnin/{layer.name}/skew": shape["skew"], f"bnin/{layer.name}/kurt": shape["kurt"]})
+                metrics.update({bn_input_key(layer.name, k): shape[k] for k in BN_INPUT_MOMENTS})
         return metrics
 
 
@@ -83,14 +109,14 @@ def thin(values: torch.Tensor) -> torch.Tensor:
     return values[:, ::stride]
 
 
-def percentile_keys(prefix: str, values: torch.Tensor, units: list[int]) -> dict[str, float]:
+def percentile_keys(layer: str, values: torch.Tensor, units: list[int]) -> dict[str, float]:
     """p15/p50/p85 per unit (linear interpolation, as numpy.percentile), averaged over units,
     and for each tracked unit."""
     q = torch.tensor([p / 100 for p in PERCENTILES], dtype=values.dtype, device=values.device)
     per_unit_q = torch.quantile(values, q, dim=1)  # (3, units)
-    keys = {f"{prefix}/p{p}": per_unit_q[i].mean().item() for i, p in enumerate(PERCENTILES)}
+    keys = {layer_key(layer, percentile(p)): per_unit_q[i].mean().item() for i, p in enumerate(PERCENTILES)}
     for unit in units:
-        keys.update({f"{prefix}/u{unit}/p{p}": per_unit_q[i, unit].item() for i, p in enumerate(PERCENTILES)})
+        keys.update({unit_key(layer, unit, percentile(p)): per_unit_q[i, unit].item() for i, p in enumerate(PERCENTILES)})
     return keys
 
 

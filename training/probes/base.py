@@ -39,6 +39,10 @@ class ProbeContext:
     ema_bn_state: dict[str, torch.Tensor] | None = None
 
 
+# The key of an end-of-run result that does not apply to the network: {SKIPPED: reason}.
+SKIPPED = "skipped"
+
+
 class ProbeSettingError(ValueError):
     """A probe setting that cannot work; the message names it (probes.<name>.<key>)."""
 

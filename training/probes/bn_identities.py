@@ -13,7 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["scale_invariance_errors", "eps_forward_error", "weight_gradient_ratio", "bias_before_bn_effect"]
+__all__ = [
+    "scale_invariance_errors", "eps_forward_error", "weight_gradient_ratio", "bias_before_bn_effect",
+    "FORWARD", "GRAD_INPUT", "GRAD_WEIGHT", "GRAD_NORM_RATIO", "OUTPUT_CHANGE",
+]
+
+# The keys of the dicts these functions return (the scale_invariance probe's result holds them).
+FORWARD, GRAD_INPUT, GRAD_WEIGHT = "forward", "grad_input", "grad_weight"  # scale_invariance_errors
+GRAD_NORM_RATIO, OUTPUT_CHANGE = "grad_norm_ratio", "output_change"  # bias_before_bn_effect
 
 
 def _layer(weight: Tensor, u: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -70,9 +77,9 @@ def scale_invariance_errors(
     y, grad_u, grad_w = _layer_bn_grads(weight, u, eps, seed)
     y_a, grad_u_a, grad_w_a = _layer_bn_grads(a * weight, u, eps, seed)
     return {
-        "forward": _relative(y_a, y),
-        "grad_input": _relative(grad_u_a, grad_u),
-        "grad_weight": _relative(a * grad_w_a, grad_w),
+        FORWARD: _relative(y_a, y),
+        GRAD_INPUT: _relative(grad_u_a, grad_u),
+        GRAD_WEIGHT: _relative(a * grad_w_a, grad_w),
     }
 
 
@@ -129,4 +136,4 @@ def bias_before_bn_effect(
     grad_b, grad_w = torch.autograd.grad(y, (b, w), g)
     with torch.no_grad():
         shifted = forward(b + delta)
-    return {"grad_norm_ratio": float(grad_b.norm() / grad_w.norm()), "output_change": _relative(shifted, y.detach())}
+    return {GRAD_NORM_RATIO: float(grad_b.norm() / grad_w.norm()), OUTPUT_CHANGE: _relative(shifted, y.detach())}

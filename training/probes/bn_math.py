@@ -21,8 +21,19 @@ import torch.nn as nn
 
 from models import batchnorm as scratch
 from models.batchnorm import BN_TYPES, BatchNormFunction
-from training.probes.base import Probe, ProbeSettingError, ProbeSettings
+from training.probes.base import SKIPPED, Probe, ProbeSettingError, ProbeSettings
 from training.probes.layers import capture_inputs
+
+# The keys of this probe's result in summary.json, under "bn_math" (analysis code imports them):
+# {LAYERS, TOLERANCE, VS_TORCH: {OUTPUT, GRAD_INPUT, GRAD_WEIGHT, GRAD_BIAS, RUNNING_MEAN, RUNNING_VAR},
+# VS_AUTOGRAD: {GRAD_INPUT, GRAD_WEIGHT, GRAD_BIAS}, GRADCHECK: {"1d": passed, "2d": passed}}.
+LAYERS = "layers"
+TOLERANCE = "tolerance"
+VS_TORCH = "vs_torch"
+VS_AUTOGRAD = "vs_autograd"
+GRADCHECK = "gradcheck"
+OUTPUT, GRAD_INPUT, GRAD_WEIGHT, GRAD_BIAS = "output", "grad_input", "grad_weight", "grad_bias"
+RUNNING_MEAN, RUNNING_VAR = "running_mean", "running_var"
 
 
 @dataclass
@@ -42,12 +53,12 @@ class BNMath(Probe):
         model, data, order = self.context.model, self.context.data, self.context.order
         layers = {name: m for name, m in model.named_modules() if isinstance(m, BN_TYPES)}
         if not layers:
-            return {"skipped": "the network has no BN layer"}
+            return {SKIPPED: "the network has no BN layer"}
         inputs = capture_inputs(model, data.train_x.index_select(0, order.indices(0)), layers)
         per_layer = [compare_layer(layer, inputs[name], seed=i) for i, (name, layer) in enumerate(layers.items())]
         largest = {group: {key: max(r[group][key] for r in per_layer) for key in per_layer[0][group]}
-                   for group in ("vs_torch", "vs_autograd")}
-        return {"layers": list(layers), "tolerance": self.settings.tolerance, **largest, "gradcheck": gradchecks()}
+                   for group in (VS_TORCH, VS_AUTOGRAD)}
+        return {LAYERS: list(layers), TOLERANCE: self.settings.tolerance, **largest, GRADCHECK: gradchecks()}
 
 
 def copy_of(layer: nn.Module, cls: type) -> nn.Module:
@@ -89,12 +100,12 @@ def compare_layer(layer: nn.Module, x: torch.Tensor, seed: int) -> dict:
     def largest(a, b):
         return (a - b).abs().max().item()
 
-    keys = ("output", "grad_input", "grad_weight", "grad_bias")
+    keys = (OUTPUT, GRAD_INPUT, GRAD_WEIGHT, GRAD_BIAS)
     vs_torch = {k: largest(a, b) for k, a, b in zip(keys, results["ours"], results["torch"])}
-    vs_torch["running_mean"] = largest(ours.running_mean, theirs.running_mean)
-    vs_torch["running_var"] = largest(ours.running_var, theirs.running_var)
+    vs_torch[RUNNING_MEAN] = largest(ours.running_mean, theirs.running_mean)
+    vs_torch[RUNNING_VAR] = largest(ours.running_var, theirs.running_var)
     vs_autograd = {k: largest(a, b) for k, a, b in zip(keys[1:], results["ours"][1:], reference)}
-    return {"vs_torch": vs_torch, "vs_autograd": vs_autograd}
+    return {VS_TORCH: vs_torch, VS_AUTOGRAD: vs_autograd}
 
 
 def gradchecks() -> dict[str, bool]:

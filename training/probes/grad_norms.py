@@ -20,6 +20,15 @@ import torch.nn.functional as F
 from training.probes.base import Probe, ProbeSettings, require_int
 from training.probes.layers import hidden_layers, normalization_as_in_training, weight_layers
 
+# The keys this probe writes (analysis code imports them).
+FIRST_OVER_LAST = "grad/first_over_last"
+
+
+def layer_key(layer: str) -> str:
+    """grad/<layer>: the gradient norm of weight layer fc<i> / conv<i> / out (any string goes, e.g. a
+    regular expression's group: layer_key(r"([^/]+)"))."""
+    return f"grad/{layer}"
+
 
 @dataclass
 class GradNormSettings(ProbeSettings):
@@ -49,10 +58,10 @@ class GradNorms(Probe):
         with normalization_as_in_training(model), requiring_grad(weights):
             loss = F.cross_entropy(model(self.x), self.y)
             grads = torch.autograd.grad(loss, weights)
-        metrics = {f"grad/{name}": g.norm().item() for name, g in zip(self.layers, grads)}
+        metrics = {layer_key(name): g.norm().item() for name, g in zip(self.layers, grads)}
         if self.first is not None and "out" in self.layers:
-            last = metrics["grad/out"]
-            metrics["grad/first_over_last"] = metrics[f"grad/{self.first}"] / last if last > 0 else None
+            last = metrics[layer_key("out")]
+            metrics[FIRST_OVER_LAST] = metrics[layer_key(self.first)] / last if last > 0 else None
         return metrics
 
 

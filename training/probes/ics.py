@@ -8,7 +8,8 @@ and the output layer `out`):
   modules before layer i (the earlier weight layers, their biases, BN's gamma and beta) has taken
   its update of this step, layer i and everything after it left as they are.
 "Its update" is what the run's optimizer does with G: a deep copy of the optimizer, its state
-(momentum buffers) included, steps a copy of the model, so momentum and weight decay are part of it.
+(momentum buffers) included, steps a copy of the model, so momentum and weight decay are part of it
+(and with train.trainable=random, that only the chosen weight entries move).
 Keys, for every weight layer but the first (whose G' is G): `ics/<layer>/l2` = ||G - G'||
 (Frobenius) and `ics/<layer>/cos` = cos(G, G'); `ics/l2` and `ics/cos` average them over those
 layers. A large l2 and a small cos mean the layer's gradient changes much when the layers below it
@@ -24,8 +25,20 @@ import copy
 import torch
 import torch.nn as nn
 
+from models.trainable import mask_gradients, restore_frozen_entries
 from training.probes.layers import bn_batch_statistics, weight_layers
 from training.probes.lookahead import LookaheadProbe, loss_and_gradients
+
+# The keys this probe writes (analysis code imports them).
+STATS = ("l2", "cos")
+L2 = "ics/l2"  # the mean over layers of ics/<layer>/l2
+COS = "ics/cos"  # the mean over layers of ics/<layer>/cos
+
+
+def layer_key(layer: str, stat: str) -> str:
+    """ics/<layer>/<stat>, stat in STATS, for weight layer fc<i> / conv<i> / out (any string goes,
+    e.g. a regular expression's group: layer_key(r"([^/]+)", "l2"))."""
+    return f"ics/{layer}/{stat}"
 
 
 class ICS(LookaheadProbe):
@@ -43,10 +56,10 @@ class ICS(LookaheadProbe):
         shifts = gradient_shifts(self.context.model, self.optimizer, x, y, self.shifted_layers)
         metrics = {}
         for layer, (g, shifted) in shifts.items():
-            metrics[f"ics/{layer}/l2"] = (g - shifted).norm().item()
-            metrics[f"ics/{layer}/cos"] = cosine(g, shifted)
-        metrics["ics/l2"] = mean([metrics[f"ics/{layer}/l2"] for layer in shifts])
-        metrics["ics/cos"] = mean([metrics[f"ics/{layer}/cos"] for layer in shifts])
+            metrics[layer_key(layer, "l2")] = (g - shifted).norm().item()
+            metrics[layer_key(layer, "cos")] = cosine(g, shifted)
+        metrics[L2] = mean([metrics[layer_key(layer, "l2")] for layer in shifts])
+        metrics[COS] = mean([metrics[layer_key(layer, "cos")] for layer in shifts])
         return metrics
 
 
@@ -61,8 +74,10 @@ def gradient_shifts(
     with bn_batch_statistics(clone):
         _, grads = loss_and_gradients(clone, current, x, y)
         for name, p in params.items():
-            p.grad = grads[name]
-        clone_optimizer.step()
+            p.grad = grads[name].clone()  # G itself stays as computed
+        mask_gradients(clone)  # what the run's optimizer does around its step with train.trainable=random
+        clone_optimizer.step()  # (a copy of an optimizer has no step hooks)
+        restore_frozen_entries(clone)
         shifts = {}
         for layer in layers:
             earlier = set(modules[: modules.index(layer)])

@@ -21,9 +21,21 @@ from models.insert import insert_bn, max_output_difference
 from training.data import BatchOrder, epoch_batches
 from training.loop import LoopSettings, evaluate, train
 from training.optim import build_optimizer
-from training.probes.base import Probe, ProbeSettingError, ProbeSettings, require_int
+from training.probes.base import SKIPPED, Probe, ProbeSettingError, ProbeSettings, require_int
 
 log = logging.getLogger(__name__)
+
+# The keys of this probe's result in summary.json, under "insert_pretrained" (analysis code imports them).
+TEST_ACC_BEFORE = "test_acc_before"
+MAX_OUTPUT_DIFFERENCE = "max_output_difference"
+TEST_ACC_AFTER_INSERTION = "test_acc_after_insertion"
+FINETUNE_STEPS = "finetune_steps"
+FINETUNE_LR_MULT = "finetune_lr_mult"
+FINETUNED = "finetuned"  # {STATUS, FINAL_TEST_ACC, CURVE: [{"step", "test/acc"}, ...]}
+CONTROL_WITHOUT_BN = "control_without_bn"  # the same, for the control (with control=true)
+STATUS = "status"
+FINAL_TEST_ACC = "final_test_acc"
+CURVE = "curve"
 
 
 @dataclass
@@ -53,22 +65,22 @@ class InsertPretrained(Probe):
 def insert_pretrained(context, finetune_steps: int, finetune_lr_mult: float, control: bool) -> dict:
     model, data, cfg = context.model, context.data, context.cfg
     if any(isinstance(m, BN_TYPES) for m in model.modules()):
-        return {"skipped": "the network already has BN layers (train it with bn=none)"}
+        return {SKIPPED: "the network already has BN layers (train it with bn=none)"}
     eval_size = cfg.train.eval_batch_size
     _, before = evaluate(model, data.test_x, data.test_y, eval_size)
     inserted = insert_bn(model, epoch_batches(data, context.order), impl=cfg.bn.impl, eps=cfg.bn.eps, momentum=cfg.bn.momentum)
     difference = max_output_difference(model, inserted, data.test_x)
     _, right_after = evaluate(inserted, data.test_x, data.test_y, eval_size)
     result = {
-        "test_acc_before": before,
-        "max_output_difference": difference,
-        "test_acc_after_insertion": right_after,
-        "finetune_steps": finetune_steps,
-        "finetune_lr_mult": finetune_lr_mult,
-        "finetuned": finetune(inserted, context, finetune_steps, finetune_lr_mult, "with inserted BN"),
+        TEST_ACC_BEFORE: before,
+        MAX_OUTPUT_DIFFERENCE: difference,
+        TEST_ACC_AFTER_INSERTION: right_after,
+        FINETUNE_STEPS: finetune_steps,
+        FINETUNE_LR_MULT: finetune_lr_mult,
+        FINETUNED: finetune(inserted, context, finetune_steps, finetune_lr_mult, "with inserted BN"),
     }
     if control:
-        result["control_without_bn"] = finetune(copy.deepcopy(model), context, finetune_steps, finetune_lr_mult,
+        result[CONTROL_WITHOUT_BN] = finetune(copy.deepcopy(model), context, finetune_steps, finetune_lr_mult,
                                                 "the control without BN")
     return result
 
@@ -89,4 +101,4 @@ def finetune(model, context, steps: int, lr_mult: float, label: str) -> dict:
 
     optimizer = build_optimizer(model.parameters(), optim_cfg, cfg.train.batch_size)
     outcome = train(model.train(), optimizer, context.data, order, settings, keep_accuracy)
-    return {"status": outcome.status, "final_test_acc": outcome.final_test_acc, "curve": curve}
+    return {STATUS: outcome.status, FINAL_TEST_ACC: outcome.final_test_acc, CURVE: curve}

@@ -13,8 +13,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from training.probes.base import Probe, ProbeSettings, require_int, require_number
+from training.probes.base import SKIPPED, Probe, ProbeSettings, require_int, require_number
 from training.probes.layers import capture_inputs, hidden_layers, normalization_as_in_training
+
+
+# The key this probe writes (analysis code imports it): one per sigmoid/tanh layer (fc<i> / conv<i>;
+# any string goes, e.g. a regular expression's group: layer_key(r"([^/]+)")).
+def layer_key(layer: str) -> str:
+    """sat/<layer>: the saturated fraction of the layer's nonlinearity inputs."""
+    return f"sat/{layer}"
 
 
 def relative_derivative(activation: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
@@ -53,10 +60,10 @@ class Saturation(Probe):
         with normalization_as_in_training(self.context.model):
             inputs = capture_inputs(self.context.model, self.examples, {l.name: l.activation for l in self.layers})
         return {
-            f"sat/{layer.name}": (relative_derivative(layer.activation, inputs[layer.name]) < self.settings.threshold)
+            layer_key(layer.name): (relative_derivative(layer.activation, inputs[layer.name]) < self.settings.threshold)
             .float().mean().item()
             for layer in self.layers
         }
 
     def at_end(self) -> dict | None:
-        return None if self.layers else {"skipped": "the network has no sigmoid or tanh layer"}
+        return None if self.layers else {SKIPPED: "the network has no sigmoid or tanh layer"}

@@ -19,14 +19,31 @@ from dataclasses import dataclass, field
 import torch.nn as nn
 
 from models.batchnorm import BN_TYPES
-from training.probes.base import Probe, ProbeSettingError, ProbeSettings
+from training.probes.base import SKIPPED, Probe, ProbeSettingError, ProbeSettings
 from training.probes.layers import capture_inputs
-from training.probes.bn_identities import (
+from training.probes.bn_identities import (  # noqa: F401 (the identities' keys, exported with this probe's)
+    FORWARD,
+    GRAD_INPUT,
+    GRAD_NORM_RATIO,
+    GRAD_WEIGHT,
+    OUTPUT_CHANGE,
     bias_before_bn_effect,
     eps_forward_error,
     scale_invariance_errors,
     weight_gradient_ratio,
 )
+
+# The keys of this probe's result in summary.json, under "scale_invariance" (analysis code imports
+# them): {LAYERS: [...], IDENTITIES: {str(a): {FORWARD, GRAD_INPUT, GRAD_WEIGHT, EXPLAINED_BY_EPS,
+# WEIGHT_GRADIENT_RATIO_TIMES_A, EXACT: {FORWARD, GRAD_INPUT, GRAD_WEIGHT, WEIGHT_GRADIENT_RATIO_TIMES_A}}},
+# BIAS_BEFORE_BN: {GRAD_NORM_RATIO, OUTPUT_CHANGE, LAYERS_WITH_BIAS}}.
+LAYERS = "layers"
+IDENTITIES = "identities"
+EXPLAINED_BY_EPS = "explained_by_eps"
+WEIGHT_GRADIENT_RATIO_TIMES_A = "weight_gradient_ratio_times_a"
+EXACT = "exact"
+BIAS_BEFORE_BN = "bias_before_bn"
+LAYERS_WITH_BIAS = "layers_with_bias"
 
 
 @dataclass
@@ -51,7 +68,7 @@ class ScaleInvariance(Probe):
 def scale_invariance(context, scales) -> dict:
     layers = layers_feeding_bn(context.model)
     if not layers:
-        return {"skipped": "no weight layer feeds a BN layer directly (needs bn=before, bn.layers=all)"}
+        return {SKIPPED: "no weight layer feeds a BN layer directly (needs bn=before, bn.layers=all)"}
     batch = context.data.train_x.index_select(0, context.order.indices(0))
     inputs = capture_inputs(context.model, batch, {name: layer for name, layer, _ in layers})  # eval mode
     identities = {}
@@ -60,22 +77,22 @@ def scale_invariance(context, scales) -> dict:
         for name, layer, bn in layers:
             weight, u = layer.weight.detach(), inputs[name]
             errors = scale_invariance_errors(weight, u, a, bn.eps)
-            errors["explained_by_eps"] = eps_forward_error(weight, u, a, bn.eps)
-            errors["weight_gradient_ratio_times_a"] = a * weight_gradient_ratio(weight, u, a, bn.eps)
+            errors[EXPLAINED_BY_EPS] = eps_forward_error(weight, u, a, bn.eps)
+            errors[WEIGHT_GRADIENT_RATIO_TIMES_A] = a * weight_gradient_ratio(weight, u, a, bn.eps)
             exact = scale_invariance_errors(weight, u, a, eps=0.0)
-            exact["weight_gradient_ratio_times_a"] = a * weight_gradient_ratio(weight, u, a, eps=0.0)
+            exact[WEIGHT_GRADIENT_RATIO_TIMES_A] = a * weight_gradient_ratio(weight, u, a, eps=0.0)
             per_layer.append((errors, exact))
-        identities[str(a)] = {**largest_errors([e for e, _ in per_layer]), "exact": largest_errors([x for _, x in per_layer])}
+        identities[str(a)] = {**largest_errors([e for e, _ in per_layer]), EXACT: largest_errors([x for _, x in per_layer])}
     effects = [bias_before_bn_effect(layer.weight.detach(), inputs[name], bn.eps) for name, layer, bn in layers]
     bias = {key: worst(e[key] for e in effects) for key in effects[0]}
-    bias["layers_with_bias"] = sum(layer.bias is not None for _, layer, _ in layers)
-    return {"layers": [name for name, _, _ in layers], "identities": identities, "bias_before_bn": bias}
+    bias[LAYERS_WITH_BIAS] = sum(layer.bias is not None for _, layer, _ in layers)
+    return {LAYERS: [name for name, _, _ in layers], IDENTITIES: identities, BIAS_BEFORE_BN: bias}
 
 
 def largest_errors(per_layer: list[dict]) -> dict:
     """Each quantity's value farthest from the identity's prediction, over layers."""
     errors = {key: worst(e[key] for e in per_layer) for key in per_layer[0]}
-    ratio = "weight_gradient_ratio_times_a"  # ideally 1, not 0
+    ratio = WEIGHT_GRADIENT_RATIO_TIMES_A  # ideally 1, not 0
     errors[ratio] = worst((e[ratio] for e in per_layer), ideal=1.0)
     return errors
 

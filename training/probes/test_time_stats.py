@@ -28,9 +28,21 @@ import torch.nn as nn
 
 from models.batchnorm import BN_TYPES, population_statistics
 from training.data import epoch_batches
-from training.probes.base import Probe, ProbeSettings, ProbeSettingError, require_int
+from training.probes.base import SKIPPED, Probe, ProbeSettings, ProbeSettingError, require_int
 
 log = logging.getLogger(__name__)
+
+# The keys of this probe's result in summary.json, under "test_time_stats" (analysis code imports them).
+EMA, POPULATION, BATCH = "ema", "population", "batch"  # where BN's statistics come from
+MODES = (EMA, POPULATION, BATCH)
+BATCH_SIZES = "batch_sizes"  # the test batch sizes measured
+PLACEMENTS = "placements"
+ACCURACY = "accuracy"  # {mode: {test batch size (a string): accuracy}}
+MAX_PREDICTION_CHANGE = "max_prediction_change"  # {mode: {test batch size (a string): change}}
+UNDEFINED = "undefined"  # {"<mode>/<size>": why it is undefined}
+EMA_VS_POPULATION = "ema_vs_population"  # {ACCURACY_DIFFERENCE: ..., PREDICTION_AGREEMENT: ...}
+ACCURACY_DIFFERENCE = "accuracy_difference"
+PREDICTION_AGREEMENT = "prediction_agreement"
 
 
 @dataclass
@@ -53,11 +65,11 @@ class TestTimeStats(Probe):
         context = self.context
         model = context.model
         if not any(isinstance(m, BN_TYPES) for m in model.modules()):
-            return {"skipped": "the network has no BN layer"}
-        modes = {"ema": ema_model(model, context.ema_bn_state), "population": copy.deepcopy(model).eval(),
-                 "batch": batch_statistics(model)}
+            return {SKIPPED: "the network has no BN layer"}
+        modes = {EMA: ema_model(model, context.ema_bn_state), POPULATION: copy.deepcopy(model).eval(),
+                 BATCH: batch_statistics(model)}
         if context.ema_bn_state is None:  # the run kept its running averages: compute Alg. 2 here
-            population_statistics(modes["population"], epoch_batches(context.data, context.order))
+            population_statistics(modes[POPULATION], epoch_batches(context.data, context.order))
 
         x, y, classes = context.data.test_x, context.data.test_y, context.data.classes
         generator = torch.Generator().manual_seed(int(context.cfg.seed))
@@ -68,7 +80,7 @@ class TestTimeStats(Probe):
             accuracy[mode], change[mode] = {}, {}
             for size in reversed(sizes):  # largest first: the reference of the eval-mode comparisons
                 log.info("test_time_stats: %s statistics, test batch size %d", mode, size)
-                used = permutations if mode == "batch" else permutations[:1]
+                used = permutations if mode == BATCH else permutations[:1]
                 try:
                     probs = torch.stack([predict(net, x, p, size, classes) for p in used])
                 except ValueError as error:  # BN on batch statistics needs two values per channel
@@ -76,21 +88,21 @@ class TestTimeStats(Probe):
                     undefined[f"{mode}/{size}"] = str(error).splitlines()[0]
                     continue
                 reference.setdefault(mode, probs[0])
-                compared = probs if mode == "batch" else torch.stack([reference[mode], probs[0]])
+                compared = probs if mode == BATCH else torch.stack([reference[mode], probs[0]])
                 accuracy[mode][str(size)] = (probs.argmax(-1) == y).float().mean().item()
                 change[mode][str(size)] = (compared.max(0).values - compared.min(0).values).max().item()
             accuracy[mode] = dict(sorted(accuracy[mode].items(), key=lambda kv: int(kv[0])))
             change[mode] = dict(sorted(change[mode].items(), key=lambda kv: int(kv[0])))
         largest = str(sizes[-1])
         return {
-            "batch_sizes": sizes,
-            "placements": self.settings.placements,
-            "accuracy": accuracy,
-            "max_prediction_change": change,
-            "undefined": undefined,
-            "ema_vs_population": {
-                "accuracy_difference": abs(accuracy["ema"][largest] - accuracy["population"][largest]),
-                "prediction_agreement": (reference["ema"].argmax(-1) == reference["population"].argmax(-1)).float().mean().item(),
+            BATCH_SIZES: sizes,
+            PLACEMENTS: self.settings.placements,
+            ACCURACY: accuracy,
+            MAX_PREDICTION_CHANGE: change,
+            UNDEFINED: undefined,
+            EMA_VS_POPULATION: {
+                ACCURACY_DIFFERENCE: abs(accuracy[EMA][largest] - accuracy[POPULATION][largest]),
+                PREDICTION_AGREEMENT: (reference[EMA].argmax(-1) == reference[POPULATION].argmax(-1)).float().mean().item(),
             },
         }
 

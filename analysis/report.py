@@ -17,7 +17,7 @@ from pathlib import Path
 
 from analysis import measures
 from analysis.claim import Arms, Claim
-from analysis.claims import CLAIMS, CLAIMS_BY_ID
+from analysis.claims import CLAIMS
 from analysis.rules import DOES_NOT_HOLD, INCONCLUSIVE
 from analysis.runs import Run
 from analysis.stats import CONFIDENCE
@@ -238,17 +238,13 @@ def claim_order(claim_id: str) -> int:
 
 def method_section() -> list[str]:
     m = measures
-
-    def r(claim_id: str, name: str):
-        return getattr(CLAIMS_BY_ID[claim_id].module, name)
-
     text = f"""## How the numbers are made
 
-- Every number comes from the run records in this folder; `analysis/verdicts.py` applies the rules
-  of `docs/claims.md` to them, written in the vocabulary of `analysis/rules.py`.
-- A claim reads the runs its arms name (`analysis/claims.py`). A run that several claims need is trained
-  once, with every probe they need, and each claim reads it: such runs are one piece of evidence, shown
-  under each claim as "shared with".
+- Every number comes from the run records in this folder; each claim's module (`analysis/claims/`) applies its
+  rule (`docs/claims.md`) to them, written in the vocabulary of `analysis/rules.py`.
+- A claim reads the runs its named arms name (an experiment and settings each). A run that several claims need
+  is trained once, with every probe they need, and each claim reads it: such runs are one piece of evidence,
+  shown under each claim as "shared with".
 - Each comparison is decided on the difference between two arms with its {CONFIDENCE:.0%} interval, never on
   whether two intervals overlap: Welch's interval (unequal variances) between arms, or the one-sample
   t interval of per-seed differences where the rule pairs runs by seed (runs of one seed see the same
@@ -268,27 +264,19 @@ def method_section() -> list[str]:
   same seed (geometric mean over seeds, interval on the log scale). A run that never reaches its target
   counts as reaching it one evaluation after its end, so it is counted, not dropped. "Trains faster" and
   "ends higher" are separate questions.
+- Checks of identities and tolerances (C5, C7, C8, C11, C12) compare one recorded value, the worst over the
+  runs, with a stated limit: no interval, and the verdict's "seeds" counts the runs checked.
 - Runs that failed or never finished are left out; diverged runs (non-finite loss) have no final accuracy:
   they are counted, and a diverged run in an arm that must train makes that part not hold.
 - Chance is 1 / classes; "at chance": within ±{m.NEAR_CHANCE:g} (equivalence); "well above chance": more than
   {m.WELL_ABOVE_CHANCE:g} above it. Fig. 1's learning rate is lr_mult=1; an arm's tuned lr_mult is the one with the
   best mean final test accuracy (settings with a diverged run are not candidates).
-- C2's drift score, per tracked unit of the last hidden layer: over the evaluations after the first 10%
-  of training, the range (max - min) of each of the 15/50/85th percentiles of the sigmoid's input,
-  divided by the mean 15-85 spread, averaged over the three percentiles, then over units.
-- Margins and tolerances: placements tie within ±{r('C6', 'TIE'):g} (C6); noisy BN "about as well as" BN: not more than
-  {r('C14', 'ABOUT_AS_WELL'):g} below it (C14); BN's internal covariate shift "similar or larger": ||G - G'|| at least
-  {r('C15', 'SIMILAR_SHIFT'):g}x the baseline's and cos(G, G') at most {r('C15', 'SIMILAR_COS'):g} above it (C15); no-BN "far behind":
-  more than {r('C13', 'FAR_BEHIND'):g} (C13); "far above chance": more than {r('C18', 'FAR_ABOVE_CHANCE'):g} above it (C18). Single-run checks:
-  identities with eps = 0 {r('C5', 'IDENTITY_TOL'):g}, accuracy range over init scales {r('C5', 'VARIES_LITTLE'):g} (C5); bias effects
-  {r('C8', 'FLOAT_TOL'):g} (C8); predictions {r('C7', 'PREDICTION_TOL'):g} and accuracy {r('C7', 'ACCURACY_TOL'):g} across test batches, ema vs
-  population {r('C7', 'SMALL_MARGIN'):g}, small-batch loss {r('C7', 'DEGRADES'):g} (C7); output change after inserting BN
-  {r('C11', 'OUTPUT_TOL'):g}, accuracy kept within {r('C11', 'KEEPS'):g} (C11).
-- C15 and C16 average each probe value over the probed evaluations after step 0, then over layers (C15),
-  per run. C17 pairs runs by seed: BN's lead over the unnormalized net at the smallest batch size minus
-  its lead at the largest.
+
+Claim by claim, the margins and measures each rule adds (from its module):
+
 """
-    return text.splitlines() + [""]
+    lines = text.splitlines() + [f"- {claim.id}: {claim.method}" for claim in CLAIMS if claim.method]
+    return lines + [""]
 
 
 def runs_by_experiment(results: list[ClaimResult]) -> dict[str, list[Run]]:

@@ -49,7 +49,7 @@ CLAIM = Claim(
     decide=verdict,
     draw=figures,
     seeds=HEADLINE_SEEDS,
-    method="""C2's drift score, per tracked unit of the last hidden layer: over the evaluations after the first 10%
-  of training, the range (max - min) of each of the 15/50/85th percentiles of the sigmoid's input,
-  divided by the mean 15-85 spread, averaged over the three percentiles, then over units.""",
+    method="the drift score, per tracked unit of the last hidden layer: over the evaluations after the first 10% of "
+    "training, the range (max - min) of each of the 15/50/85th percentiles of the sigmoid's input, divided by the "
+    "mean 15-85 spread, averaged over the three percentiles, then over units.",
 )

@@ -152,6 +152,8 @@ CLAIM = Claim(
     "eps = 1e-38 against the default eps, paired by seed (does eps keep the logits at chance?), and the "
     "notes-width CNN's per-layer scale at init beside the notes' 1e-11",
     source_number="no-BN stays at chance (notes 003)",
+    method=f"the no-BN pre-activation scale at init must shrink layer by layer, the last hidden layer's at least "
+    f"{SHRINK_ORDERS:g} orders of magnitude below the first's (the notes' mechanism: a product of small weights).",
     arms=ARMS,
     decide=verdict,
     draw=figures,

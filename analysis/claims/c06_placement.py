@@ -123,6 +123,8 @@ CLAIM = Claim(
     "better (below 0), or a tie (90% interval within +-0.005, two one-sided tests); the paper's placement holds when "
     "before is better for every activation and does not when after is better for one; also report how Gaussian "
     "(skew, kurtosis) the BN input is in each placement",
+    method=f"before and after tie when the 90% interval of their difference lies within +-{TIE:g} (half an accuracy "
+    "point).",
     arms=ARMS,
     decide=verdict,
     draw=figures,

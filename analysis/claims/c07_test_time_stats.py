@@ -90,6 +90,9 @@ CLAIM = Claim(
     "1..1000",
     rule="(a) and (b) give predictions independent of test batch size and composition and agree within a small "
     "margin; (c) degrades at small test batches (batch 1 is meaningless)",
+    method=f"with ema or population statistics a predicted probability may change by at most {PREDICTION_TOL:g} and the "
+    f"accuracy by {ACCURACY_TOL:g} (an argmax tie) across test batches; ema and population agree within {SMALL_MARGIN:g}; "
+    f"batch statistics must lose at least {DEGRADES:g} at the smallest test batch.",
     arms=ARMS,
     decide=verdict,
     draw=figures,

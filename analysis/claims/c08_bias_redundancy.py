@@ -65,6 +65,8 @@ CLAIM = Claim(
     source="paper Sec. 3.2; the notes",
     protocol="gradient of the loss w.r.t. that bias, and output change when it is perturbed",
     rule="both zero to float tolerance; the models drop that bias",
+    method=f"the bias's gradient relative to the weight's and the output change for a shifted bias must be at most "
+    f"{FLOAT_TOL:g} (float32 round-off on relative errors).",
     arms=ARMS,
     decide=verdict,
     draw=figures,

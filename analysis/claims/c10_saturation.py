@@ -89,6 +89,8 @@ CLAIM = Claim(
     protocol="fraction of saturated sigmoid units per layer over training, gradient norm per layer (first vs last)",
     rule="both lower with BN (BN - no-BN, Welch, intervals below 0): the saturated fraction of sigmoid units and the "
     "first/last layer gradient imbalance |log10 ratio|",
+    method="the saturated fraction of sigmoid units is averaged over the evaluations after step 0 and the hidden "
+    "layers; the gradient imbalance is |log10| of the first over the last layer's gradient norm, averaged over evaluations.",
     arms=ARMS,
     decide=verdict,
     draw=figures,

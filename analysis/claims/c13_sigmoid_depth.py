@@ -73,6 +73,7 @@ CLAIM = Claim(
     rule="each arm at its tuned lr_mult: BN trains (no divergence, more than 0.10 above chance) and no-BN is at "
     "chance (within +-0.02, equivalence) or more than 0.10 behind BN (Welch, interval above 0.10)",
     source_number="BN-x5-Sigmoid 69.8% best vs Inception with sigmoid at chance (ImageNet)",
+    method=f"no-BN is \"far behind\" when BN - no-BN is above {FAR_BEHIND:g} (ten points), each arm at its tuned lr_mult.",
     arms=ARMS,
     decide=verdict,
     draw=figures,

@@ -70,6 +70,7 @@ CLAIM = Claim(
     "non-inferiority test) and better than no-BN (interval above 0); the drift score (as C2) shows whether the "
     "noise made the distribution unstable",
     source_number="noisy BN trains about as fast as BN and far better than no BN (VGG on CIFAR-10, Fig. 2)",
+    method=f"noisy BN trains \"about as well as\" BN when noisy - BN is above -{ABOUT_AS_WELL:g} (a non-inferiority test).",
     arms=ARMS,
     decide=verdict,
     draw=figures,

@@ -82,6 +82,9 @@ CLAIM = Claim(
     "(non-inferiority, averaged over layers and evaluations): ||G - G'|| with BN at least 0.9x the baseline's "
     "(log ratio, Welch, interval above log 0.9) and cos(G, G') at most 0.05 above it (interval below 0.05)",
     source_number="with BN the shift is similar or larger (VGG on CIFAR-10 and deep linear networks)",
+    method=f"each probe value is averaged over the probed evaluations after step 0, then over layers, per run; BN's shift "
+    f"is \"similar or larger\" when ||G - G'|| is at least {SIMILAR_SHIFT:g}x the baseline's and cos(G, G') at most "
+    f"{SIMILAR_COS:g} above it.",
     arms=ARMS,
     decide=verdict,
     draw=figures,

@@ -58,6 +58,7 @@ CLAIM = Claim(
     "largest gradient change / distance (effective smoothness beta)",
     rule="all three lower with BN (each averaged over the probed evaluations; BN - no-BN, Welch, intervals below 0)",
     source_number="loss range, gradient change and beta all markedly lower with BN (VGG on CIFAR-10, Fig. 4)",
+    method="each landscape measure is averaged over the probed evaluations after step 0, per run.",
     arms=ARMS,
     decide=verdict,
     draw=figures,

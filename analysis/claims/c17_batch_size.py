@@ -91,6 +91,8 @@ CLAIM = Claim(
     "the same number for GroupNorm and LayerNorm says whether a batch-independent norm weakens too",
     source_number="GroupNorm paper: BN's ImageNet error rises from 23.6% at 32 per GPU to 34.7% at 2; GN's stays "
     "near 24%",
+    method="runs are paired by seed: BN's lead over the unnormalized net at the smallest batch size minus its lead at "
+    "the largest.",
     arms=ARMS,
     decide=verdict,
     draw=figures,

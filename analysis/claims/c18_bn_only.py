@@ -77,6 +77,7 @@ CLAIM = Claim(
     rule="report accuracy vs chance and vs full training; holds when BN-only training ends more than 0.25 above "
     "chance in every model (one-sample interval above 0.25)",
     source_number="sufficiently deep ResNets reach 82% on CIFAR-10 (chance 10%) training only BN",
+    method=f"\"far above chance\" is more than {FAR_ABOVE_CHANCE:g} above it.",
     arms=ARMS,
     decide=verdict,
     draw=figures,

@@ -18,6 +18,7 @@ from analysis.verdict import Verdict, decided, no_runs
 ARMS = (
     Arm("fig1_mnist", {"bn": "none", "optim.lr_mult": "1"}, name="no BN x1"),
     Arm("fig1_mnist", {"bn": "before", "optim.lr_mult": "1"}, name="BN x1"),
+    Arm("fig1_mnist", {"bn": "none", "optim.lr_mult": "5"}, name="no BN x5"),
     Arm("fig1_mnist", {"bn": "before", "optim.lr_mult": "5"}, name="BN x5"),
     Arm("lr_multiplier", {"bn": "none", "optim.lr_mult": "30"}, name="no BN x30"),
     Arm("lr_multiplier", {"bn": "before", "optim.lr_mult": "30"}, name="BN x30"),

@@ -21,12 +21,17 @@ from analysis.verdict import Verdict, decided, no_runs
 
 SHRINK_ORDERS = 2.0  # the no-BN scale at init: the last hidden layer's at least 10^2 below the first's
 
+PROBES = ("activations", "predictions")
+EPS_SEEDS = 12  # the eps test's pairs
+
 ARMS = (
-    Arm("poor_init", {"bn": "none"}, probes=("activations",), name="no BN"),
-    Arm("poor_init", {"bn": "before"}, probes=("activations",), name="BN everywhere"),
-    Arm("poor_init", {"bn": "last"}, probes=("activations",), name="BN last only"),
+    Arm("poor_init", {"bn": "none"}, probes=PROBES, name="no BN"),
+    Arm("poor_init", {"bn": "before"}, probes=PROBES, name="BN everywhere"),
+    Arm("poor_init", {"bn": "last"}, probes=PROBES, seeds=EPS_SEEDS, name="BN last only"),
+    # BN-last-only's fair chance: 4x the steps
+    Arm("poor_init_long", {"bn": "last"}, probes=PROBES, name="BN last only, 4x steps"),
     # the explanation of BN-last-only's failure, tested: the same net with eps far below the logits' variance
-    Arm("poor_init_eps", {"bn": "last"}, name="BN last only, tiny eps"),
+    Arm("poor_init_eps", {"bn": "last"}, probes=PROBES, seeds=EPS_SEEDS, name="BN last only, tiny eps"),
     # the notes' width: the per-layer scale at init beside the notes' 1e-11
     Arm("poor_init_width", {"bn": "none"}, probes=("activations",), name="no BN, the notes' width"),
 )

@@ -19,10 +19,15 @@ from analysis.verdict import Verdict, decided, no_runs
 TIE = 0.005  # before and after "tie" when their final accuracies are within this (equivalence test)
 ACTIVATIONS = "sigmoid,relu"
 
+LR_GRID = "0.2,1,5"  # optim.lr_mult: each placement at its best learning rate
+
 ARMS = (
-    Arm("placement", {"bn": "none", "model.activation": ACTIVATIONS}, probes=("activations",), name="no BN"),
-    Arm("placement", {"bn": "before", "model.activation": ACTIVATIONS}, probes=("activations",), name="BN before"),
-    Arm("placement", {"bn": "after", "model.activation": ACTIVATIONS}, probes=("activations",), name="BN after"),
+    Arm("placement", {"bn": "none", "model.activation": ACTIVATIONS, "optim.lr_mult": "1"}, probes=("activations",),
+        name="no BN"),
+    Arm("placement", {"bn": "before", "model.activation": ACTIVATIONS, "optim.lr_mult": LR_GRID},
+        probes=("activations",), name="BN before"),
+    Arm("placement", {"bn": "after", "model.activation": ACTIVATIONS, "optim.lr_mult": LR_GRID},
+        probes=("activations",), name="BN after"),
 )
 PLACEMENTS = {"none": "no BN", "before": "BN before", "after": "BN after"}  # bn.placement -> arm
 

@@ -19,6 +19,8 @@ MODELS = "mlp_deep,cnn_small"
 ARMS = (
     Arm("bn_only", {"model": MODELS, "train.trainable": "all"}, name="full training"),
     Arm("bn_only", {"model": MODELS, "train.trainable": "bn_only"}, name="BN only"),
+    # Frankle et al.'s control: as many randomly chosen weights (2 per BN unit), BN frozen
+    Arm("bn_only", {"model": MODELS, "train.trainable": "random"}, name="random weights"),
 )
 
 

@@ -27,7 +27,9 @@ from analysis.rules import Result, condition
 from analysis.runs import Run
 from analysis.stats import PERCENTILES, Estimate, curve_interval, drift_score, mean_interval, steps_to_target
 from analysis.tables import curves, metric_series
+from training.probes import activations
 
+ANY_LAYER = r"([^/]+)"  # a layer's name in a probe's key, as a pattern: hidden_layers(run, layer_key(ANY_LAYER, ...))
 ARM_LABELS = {"none": "no BN", "before": "BN before", "after": "BN after"}  # bn=<option> in figures
 NEAR_CHANCE = 0.02  # "at chance": within 2 points of 1/classes (C4, C13)
 WELL_ABOVE_CHANCE = 0.10  # "trains well above chance" (C4, C13)
@@ -179,18 +181,19 @@ def train_test_gap(runs: list[Run]) -> Estimate:
 def tracked_units(run: Run) -> dict[str, list[dict]]:
     """Per tracked unit of the last hidden layer ("fc3 unit 7"), its evaluations as dicts with step, p15,
     p50, p85; the layer's percentiles averaged over units ("fc3 (mean over units)") when no unit is tracked."""
-    layers = hidden_layers(run, r"act/([^/]+)/(?:u\d+/)?p50")
+    p50 = activations.percentile(50)
+    layers = hidden_layers(run, activations.layer_key(ANY_LAYER, "(?:u\\d+/)?" + p50))
     if not layers:
         return {}
     layer = layers[-1]
-    pattern = rf"act/{layer}/u(\d+)/p50"
+    pattern = activations.unit_key(layer, r"(\d+)", p50)
     units = sorted({int(m.group(1)) for line in run.metrics for k in line if (m := re.fullmatch(pattern, k))})
-    prefixes = {f"{layer} unit {u}": f"act/{layer}/u{u}/" for u in units} or {
-        f"{layer} (mean over units)": f"act/{layer}/"
+    keys_of = {f"{layer} unit {u}": (lambda stat, u=u: activations.unit_key(layer, u, stat)) for u in units} or {
+        f"{layer} (mean over units)": lambda stat: activations.layer_key(layer, stat)
     }
     tracked = {}
-    for name, prefix in prefixes.items():
-        keys = {q: prefix + q for q in PERCENTILES}
+    for name, key_of in keys_of.items():
+        keys = {q: key_of(q) for q in PERCENTILES}
         rows = [
             {"step": line["step"], **{q: line[k] for q, k in keys.items()}}
             for line in run.metrics

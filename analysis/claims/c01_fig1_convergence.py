@@ -10,8 +10,20 @@ from analysis import plots
 from analysis.arms import Arm
 from analysis.claim import DEFAULT_SEEDS, HEADLINE_SEEDS, Arms, Claim
 from analysis.measures import (
-    ARM_LABELS, arm_curve, best_lr_mult, diverged, final_acc, final_accuracy, finished, lr_mult_curves, mean_curve,
-    per_seed_steps, planned_steps, reaches, select, trains,
+    ARM_LABELS,
+    arm_curve,
+    best_lr_mult,
+    diverged,
+    final_acc,
+    final_accuracy,
+    finished,
+    lr_mult_curves,
+    mean_curve,
+    per_seed_steps,
+    planned_steps,
+    reaches,
+    select,
+    trains,
 )
 from analysis.rules import HIGHER, Comparison, Result, all_of, decide, steps_ratio
 from analysis.runs import Run

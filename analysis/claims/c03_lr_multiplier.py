@@ -9,8 +9,18 @@ from analysis import plots
 from analysis.arms import Arm
 from analysis.claim import HEADLINE_SEEDS, Arms, Claim
 from analysis.measures import (
-    NEAR_CHANCE, chance, diverged, final_acc, final_accuracy, finished, lr_mult_curves, lr_steps, per_seed_steps,
-    planned_steps, reaches, trains,
+    NEAR_CHANCE,
+    chance,
+    diverged,
+    final_acc,
+    final_accuracy,
+    finished,
+    lr_mult_curves,
+    lr_steps,
+    per_seed_steps,
+    planned_steps,
+    reaches,
+    trains,
 )
 from analysis.rules import LOWER, Comparison, all_of, any_of, condition, decide, steps_ratio
 from analysis.verdict import Verdict, decided, no_runs

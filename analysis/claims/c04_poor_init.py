@@ -10,14 +10,34 @@ from analysis import plots
 from analysis.arms import Arm
 from analysis.claim import Arms, Claim
 from analysis.measures import (
-    NEAR_CHANCE, WELL_ABOVE_CHANCE, cfg, chance, final_acc, final_accuracy, finished, hidden_layers, layer_order, trains,
+    ANY_LAYER,
+    NEAR_CHANCE,
+    WELL_ABOVE_CHANCE,
+    cfg,
+    chance,
+    final_acc,
+    final_accuracy,
+    finished,
+    hidden_layers,
+    layer_order,
+    trains,
 )
 from analysis.rules import (
-    DOES_NOT_HOLD, EQUAL, HIGHER, HOLDS, INCONCLUSIVE, Comparison, Result, all_of, condition, decide,
+    DOES_NOT_HOLD,
+    EQUAL,
+    HIGHER,
+    HOLDS,
+    INCONCLUSIVE,
+    Comparison,
+    Result,
+    all_of,
+    condition,
+    decide,
 )
 from analysis.runs import Run
 from analysis.stats import Estimate, mean_interval
 from analysis.verdict import Verdict, decided, no_runs
+from training.probes import activations
 
 SHRINK_ORDERS = 2.0  # the no-BN scale at init: the last hidden layer's at least 10^2 below the first's
 
@@ -42,9 +62,9 @@ def scale_by_depth(runs: list[Run]) -> dict[str, Estimate]:
     per_layer: dict[str, list[float]] = {}
     for run in runs:
         first = next((line for line in run.metrics if line["step"] == 0), {})
-        for layer in hidden_layers(run, r"act/([^/]+)/std"):
-            if isinstance(first.get(f"act/{layer}/std"), (int, float)):
-                per_layer.setdefault(layer, []).append(first[f"act/{layer}/std"])
+        for layer in hidden_layers(run, activations.layer_key(ANY_LAYER, "std")):
+            if isinstance(first.get(activations.layer_key(layer, "std")), (int, float)):
+                per_layer.setdefault(layer, []).append(first[activations.layer_key(layer, "std")])
     return {layer: mean_interval(v) for layer, v in sorted(per_layer.items(), key=lambda kv: layer_order(kv[0]))}
 
 

@@ -10,11 +10,22 @@ import numpy as np
 from analysis import plots
 from analysis.arms import Arm
 from analysis.claim import Arms, Claim
-from analysis.measures import ARM_LABELS, cfg, final_acc, final_accuracy, finished, hidden_layers, last_value, select
+from analysis.measures import (
+    ANY_LAYER,
+    ARM_LABELS,
+    cfg,
+    final_acc,
+    final_accuracy,
+    finished,
+    hidden_layers,
+    last_value,
+    select,
+)
 from analysis.rules import DOES_NOT_HOLD, EQUAL, HIGHER, HOLDS, Comparison, Result, all_of, decide
 from analysis.runs import Run
 from analysis.stats import Estimate, mean_interval
 from analysis.verdict import Verdict, decided, no_runs
+from training.probes import activations
 
 TIE = 0.005  # before and after "tie" when their final accuracies are within this (equivalence test)
 ACTIVATIONS = "sigmoid,relu"
@@ -38,7 +49,8 @@ def bn_input_shape(runs: list[Run]) -> dict[str, Estimate]:
     for stat in ("skew", "kurt"):
         per_run = []
         for run in runs:
-            values = [last_value(run, f"bnin/{layer}/{stat}") for layer in hidden_layers(run, rf"bnin/([^/]+)/{stat}")]
+            layers = hidden_layers(run, activations.bn_input_key(ANY_LAYER, stat))
+            values = [last_value(run, activations.bn_input_key(layer, stat)) for layer in layers]
             values = [v for v in values if v is not None]
             per_run.append(float(np.mean(values)) if values else None)
         out[stat] = mean_interval(per_run)

@@ -10,12 +10,14 @@ import numpy as np
 from analysis import plots
 from analysis.arms import Arm
 from analysis.claim import Arms, Claim
-from analysis.measures import ARM_LABELS, finished, hidden_layers
+from analysis.measures import ANY_LAYER, ARM_LABELS, finished, hidden_layers
 from analysis.rules import LOWER, Comparison, all_of, decide
 from analysis.runs import Run
 from analysis.stats import mean_interval
 from analysis.tables import metric_series
 from analysis.verdict import Verdict, decided, no_runs
+from training.probes import grad_norms
+from training.probes import saturation as saturation_probe
 
 ARMS = (
     Arm("fig1_mnist", {"bn": "none", "optim.lr_mult": "1"}, probes=("saturation", "grad_norms"), name="no BN"),
@@ -25,14 +27,14 @@ ARMS = (
 
 def saturation(run: Run) -> float | None:
     """Mean over the evals after step 0 and over hidden layers of sat/<layer>."""
-    layers = hidden_layers(run, r"sat/([^/]+)")
-    values = [v for layer in layers for step, v in metric_series(run, f"sat/{layer}") if step > 0]
+    layers = hidden_layers(run, saturation_probe.layer_key(ANY_LAYER))
+    values = [v for layer in layers for step, v in metric_series(run, saturation_probe.layer_key(layer)) if step > 0]
     return float(np.mean(values)) if values else None
 
 
 def gradient_imbalance(run: Run) -> float | None:
     """Mean over the evals of |log10(grad/first_over_last)|: 0 when first and last layer get equal gradients."""
-    values = [abs(math.log10(v)) for _, v in metric_series(run, "grad/first_over_last") if v > 0]
+    values = [abs(math.log10(v)) for _, v in metric_series(run, grad_norms.FIRST_OVER_LAST) if v > 0]
     return float(np.mean(values)) if values else None
 
 

@@ -11,8 +11,6 @@ from analysis.measures import finished, probe_results
 from analysis.rules import all_of, condition, within
 from analysis.verdict import Verdict, decided, no_runs
 
-
-
 ARMS = (Arm("bn_math", {}, probes=("bn_math",), name="from scratch"),)
 
 

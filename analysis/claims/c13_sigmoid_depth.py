@@ -8,8 +8,18 @@ from analysis import plots
 from analysis.arms import Arm
 from analysis.claim import Arms, Claim
 from analysis.measures import (
-    ARM_LABELS, NEAR_CHANCE, WELL_ABOVE_CHANCE, cfg, chance, diverged, final_acc, final_accuracy, finished, select,
-    trains, tuned,
+    ARM_LABELS,
+    NEAR_CHANCE,
+    WELL_ABOVE_CHANCE,
+    cfg,
+    chance,
+    diverged,
+    final_acc,
+    final_accuracy,
+    finished,
+    select,
+    trains,
+    tuned,
 )
 from analysis.rules import EQUAL, HIGHER, Comparison, all_of, any_of, condition, decide, values_by_seed
 from analysis.verdict import Verdict, decided, no_runs

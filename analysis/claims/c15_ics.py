@@ -9,11 +9,12 @@ from typing import Any
 from analysis import plots
 from analysis.arms import Arm
 from analysis.claim import Arms, Claim
-from analysis.measures import ARM_LABELS, finished, hidden_layers, layer_order, probed_mean
+from analysis.measures import ANY_LAYER, ARM_LABELS, finished, hidden_layers, layer_order, probed_mean
 from analysis.rules import HIGHER, LOWER, Comparison, all_of, decide
 from analysis.runs import Run
 from analysis.stats import mean_interval
 from analysis.verdict import Verdict, decided, no_runs
+from training.probes import ics
 
 SIMILAR_SHIFT = 0.9  # BN's ||G - G'|| "similar or larger": at least this fraction of the baseline's
 SIMILAR_COS = 0.05  # BN's cos(G, G') "similar or smaller": at most this much above the baseline's
@@ -25,11 +26,11 @@ ARMS = (
 
 
 def ics_layers(run: Run) -> list[str]:
-    return hidden_layers(run, r"ics/([^/]+)/l2")
+    return hidden_layers(run, ics.layer_key(ANY_LAYER, "l2"))
 
 
 def log_ics_l2(run: Run) -> float | None:
-    value = probed_mean(run, "ics/l2")
+    value = probed_mean(run, ics.L2)
     return math.log(value) if value and value > 0 else None
 
 
@@ -43,15 +44,15 @@ def verdict(arms: Arms) -> Verdict:
     bn, base = finished(arms["BN"]), finished(arms["no BN"])
     numbers: dict[str, Any] = {}
     for label, arm in (("BN", bn), ("no-BN", base)):
-        numbers[f"{label} ICS l2"] = mean_interval(probed_mean(r, "ics/l2") for r in arm)
-        numbers[f"{label} ICS cos"] = mean_interval(probed_mean(r, "ics/cos") for r in arm)
+        numbers[f"{label} ICS l2"] = mean_interval(probed_mean(r, ics.L2) for r in arm)
+        numbers[f"{label} ICS cos"] = mean_interval(probed_mean(r, ics.COS) for r in arm)
     if min(e.n for e in numbers.values()) == 0:
         return no_runs(runs, "no runs with the ics probe (ics/l2, ics/cos) in both arms")
     parts = [
         decide(Comparison(f"BN's ||G - G'|| is not smaller (log BN/no BN, above log {SIMILAR_SHIFT:g})", log_ics_l2,
                           "log ||G - G'||", HIGHER, math.log(SIMILAR_SHIFT)), bn, base),
         decide(Comparison(f"BN's cos(G, G') is not higher (BN - no BN, below {SIMILAR_COS:g})",
-                          lambda r: probed_mean(r, "ics/cos"), "cos(G, G')", LOWER, -SIMILAR_COS), bn, base),
+                          lambda r: probed_mean(r, ics.COS), "cos(G, G')", LOWER, -SIMILAR_COS), bn, base),
     ]
     return decided(all_of("C15", parts), bn + base, numbers, list(numbers))
 
@@ -64,7 +65,7 @@ def figures(arms: Arms, folder: Path) -> list[Path]:
     out = []
     for key, ylabel, name in (("l2", "||G - G'||", "c15_ics_l2.png"), ("cos", "cos(G, G')", "c15_ics_cos.png")):
         groups = {
-            label: {layer: mean_interval(probed_mean(r, f"ics/{layer}/{key}") for r in arm) for layer in layers}
+            label: {layer: mean_interval(probed_mean(r, ics.layer_key(layer, key)) for r in arm) for layer in layers}
             for label, arm in arms.items()
         }
         title = f"Internal covariate shift (Santurkar Def. 2.1): {ylabel} per layer"

@@ -12,12 +12,13 @@ from analysis.measures import ARM_LABELS, arm_curve, finished, probed_mean
 from analysis.rules import LOWER, Comparison, all_of, decide
 from analysis.stats import mean_interval
 from analysis.verdict import Verdict, decided, no_runs
+from training.probes import landscape
 
 ARMS = (
     Arm("ics", {"bn": "none"}, probes=("landscape",), name="no BN"),
     Arm("ics", {"bn": "before"}, probes=("landscape",), name="BN"),
 )
-LANDSCAPE = {"loss range": "landscape/loss_range", "gradient change": "landscape/grad_change", "beta": "landscape/beta"}
+LANDSCAPE = {"loss range": landscape.LOSS_RANGE, "gradient change": landscape.GRAD_CHANGE, "beta": landscape.BETA}
 
 
 

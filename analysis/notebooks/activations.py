@@ -35,8 +35,9 @@ from IPython.display import Image, display
 
 from analysis import plots
 from analysis.claims import CLAIMS_BY_ID
-from analysis.measures import arm_curve, finished, hidden_layers, unit_drift
+from analysis.measures import ANY_LAYER, arm_curve, finished, hidden_layers, unit_drift
 from analysis.notebook import claim_arms, report_drawn
+from training.probes import saturation
 
 # %% [markdown]
 # ## C2, Fig. 1b,c: the 15/50/85th percentiles of one sigmoid's input, without and with BN
@@ -55,8 +56,8 @@ if c2:
 # %%
 c10 = claim_arms(RESULTS, "C10")
 for name, runs in c10.items():
-    layers = hidden_layers(runs[0], r"sat/([^/]+)") if runs else []
-    curves = {f"{name}, {layer}": arm_curve(runs, f"sat/{layer}") for layer in layers}
+    layers = hidden_layers(runs[0], saturation.layer_key(ANY_LAYER)) if runs else []
+    curves = {f"{name}, {layer}": arm_curve(runs, saturation.layer_key(layer)) for layer in layers}
     if curves:
         path = FIGURES / f"saturation_{name.replace(' ', '_')}.png"
         drawn.append(plots.convergence(curves, path, f"Saturated fraction, {name}", ylabel="saturated fraction"))

@@ -1,6 +1,6 @@
 """Figures, one function per kind. Each draws with matplotlib's Agg backend (no display needed) and
 writes one PNG with fixed size and dpi and no software/date metadata, so the same numbers give the
-same bytes. Inputs are plain numbers (analysis.stats gives them); analysis/figures.py maps runs to them.
+same bytes. Inputs are plain numbers (analysis.stats gives them); each claim's module maps runs to them.
 """
 
 from __future__ import annotations

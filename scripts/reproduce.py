@@ -6,7 +6,7 @@
     python scripts/reproduce.py --claims C3,C9 --jobs 2 -- optim.momentum=0.9
     python scripts/reproduce.py --claims C5 --launcher slurm -- hydra.launcher.partition=gpu
 
-Each chosen claim names its arms (analysis/claims.py): small sweeps over an experiment, each over
+Each chosen claim names its arms (analysis/claims/): small sweeps over an experiment, each over
 its seeds (10 per arm for C1-C3, 5 for the others, or --seeds). A job that several claims need is
 trained once, with every probe those claims need (analysis/arms.py), so identical runs are not
 trained twice. Each experiment's jobs run as one Hydra multirun of train.py, listed one per line in

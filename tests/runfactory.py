@@ -449,7 +449,7 @@ def santurkar_runs(root):
 
 def write_catalogue(root: Path, skip: tuple[str, ...] = ()) -> Path:
     """A results folder with every experiment's runs (each claim holds), as scripts/reproduce.py lays it out:
-    claims that share runs (analysis/claims.py) read them from one folder."""
+    claims that share runs (analysis/claims/) read them from one folder."""
     builders = {
         "fig1_mnist": fig1_family_runs,
         "lr_multiplier": lr_runs,

@@ -21,7 +21,6 @@ ARMS = (
 LANDSCAPE = {"loss range": landscape.LOSS_RANGE, "gradient change": landscape.GRAD_CHANGE, "beta": landscape.BETA}
 
 
-
 def verdict(arms: Arms) -> Verdict:
     """All three needed: per run, each landscape measure (loss range, gradient change, effective
     smoothness beta along the gradient) averaged over the probed evaluations after step 0, lower with BN

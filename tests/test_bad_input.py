@@ -60,7 +60,8 @@ BAD_VALUES = [
     (["bn=none", "bn.noise.enabled=true"], "bn.noise.enabled=true contradicts bn=none"),
     (["bn=noisy", "bn.noise.sigma=0.5"], "bn.noise.sigma must be >= 1, got 0.5"),
     (["bn=none", "train.trainable=bn_only"], "train.trainable=bn_only contradicts bn=none"),
-    (["train.trainable=weights"], "train.trainable=weights is not one of all, bn_only"),
+    (["bn=none", "train.trainable=random"], "train.trainable=random contradicts bn=none"),
+    (["train.trainable=weights"], "train.trainable=weights is not one of all, bn_only, random"),
     (["train.epochs=0"], "train.epochs must be > 0, got 0"),
     (["optim.lr_reference_batch=0.5"], "optim.lr_reference_batch must be a whole number, got 0.5"),
 ]

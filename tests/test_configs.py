@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import CONFIGS, compose_config
+from tests.conftest import CONFIGS, ROOT, compose_config
 from training.checks import ConfigError, unknown_setting_error, validate
 from training.cli_help import HELP_FILE, help_file_text
 
@@ -160,10 +160,18 @@ def test_known_settings_pass(overrides):
 
 
 def test_the_names_the_checks_accept_are_the_ones_the_code_builds():
+    from models import choices
+    from models.init import SCHEMES
     from models.layers import ACTIVATIONS
-    from training import choices
 
-    assert tuple(ACTIVATIONS) == choices.ACTIVATIONS
+    assert tuple(ACTIVATIONS) == choices.ACTIVATIONS and SCHEMES == choices.INITS
+
+
+def test_models_import_nothing_from_training():
+    import re
+
+    for path in sorted((ROOT / "models").glob("*.py")):
+        assert not re.search(r"^\s*(from|import) training\b", path.read_text(), flags=re.MULTILINE), path
 
 
 def test_committed_help_is_generated_from_the_configs():

@@ -21,9 +21,8 @@ from hydra.errors import MissingConfigException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from training.choices import (
-    ACTIVATIONS, BN_IMPLS, BN_LAYERS, DEVICES, EVAL_STATS, NORMS, OPTIMIZERS, PLACEMENTS, TRAINABLE, WANDB_MODES,
-)
+from models.choices import ACTIVATIONS, BN_IMPLS, BN_LAYERS, EVAL_STATS, NORMS, PLACEMENTS, TRAINABLE
+from training.choices import DEVICES, OPTIMIZERS, WANDB_MODES
 from training.data_files import DataNotFoundError, cannot_create_reason, fetch_missing_data, missing_data_error
 from training.record import METRICS_FILE, SUMMARY_FILE, flatten
 
@@ -74,8 +73,8 @@ def _check_train(cfg: DictConfig) -> None:
         if OmegaConf.select(cfg, key) is not None:
             _number(cfg, key, low=0, low_open=True)
     _choice(cfg, "train.trainable", TRAINABLE)
-    if cfg.train.trainable == "bn_only" and cfg.bn.placement == "none":
-        raise ConfigError("train.trainable=bn_only contradicts bn=none (there is no gamma or beta to train)")
+    if cfg.train.trainable in ("bn_only", "random") and cfg.bn.placement == "none":
+        raise ConfigError(f"train.trainable={cfg.train.trainable} contradicts bn=none (it needs BN's gamma and beta)")
 
 
 def _check_model(cfg: DictConfig) -> None:

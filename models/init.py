@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-SCHEMES = ("default", "gaussian", "uniform")
+from models.choices import INITS as SCHEMES
+
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
 
 

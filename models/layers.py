@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import torch.nn as nn
 
 from models import batchnorm as scratch
+from models.choices import BN_IMPLS, NORMS
 from models.noise import ShiftingNoise
-from training.choices import BN_IMPLS, NORMS
 
-ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}  # training.choices.ACTIVATIONS
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh}  # models.choices.ACTIVATIONS
 # Every normalization layer the factory builds (their weight and bias are gamma and beta).
 NORM_TYPES = (*scratch.BN_TYPES, nn.GroupNorm, nn.LayerNorm)
 

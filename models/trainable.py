@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from models.layers import NORM_TYPES, train_only_normalization
-from training.choices import TRAINABLE
+from models.choices import TRAINABLE
 
 ENTRIES_PER_UNIT = 2  # gamma and beta: two parameters per unit of a normalization layer
 MASK_SUFFIX = "_trainable"

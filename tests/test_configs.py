@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import CONFIGS, compose_config
+from tests.conftest import CONFIGS, ROOT, compose_config
 from training.checks import ConfigError, unknown_setting_error, validate
 from training.cli_help import HELP_FILE, help_file_text
 
@@ -160,10 +160,107 @@ def test_known_settings_pass(overrides):
 
 
 def test_the_names_the_checks_accept_are_the_ones_the_code_builds():
+    from models import choices
+    from models.init import SCHEMES
     from models.layers import ACTIVATIONS
-    from training import choices
+    from training.settings import OPTIONS
 
-    assert tuple(ACTIVATIONS) == choices.ACTIVATIONS
+    assert tuple(ACTIVATIONS) == choices.ACTIVATIONS and SCHEMES == choices.INITS
+    assert tuple(OPTIONS["model"]) == choices.ARCHITECTURES and tuple(OPTIONS["init"]) == choices.INITS
+
+
+def test_models_import_nothing_from_training():
+    import re
+
+    for path in sorted((ROOT / "models").glob("*.py")):
+        assert not re.search(r"^\s*(from|import) training\b", path.read_text(), flags=re.MULTILINE), path
+
+
+def test_the_settings_checks_import_no_torch():
+    import subprocess
+    import sys
+
+    check = "import sys, models.choices, training.settings, training.checks; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["False"], result.stderr
+
+
+# --- the schema (training/settings.py) ------------------------------------------------------------
+
+
+def dotted_keys(node: dict, prefix: str = "") -> set[str]:
+    """Every key of a plain config, dotted; a probe's settings are its own (training.probes)."""
+    keys = set()
+    for key, value in node.items():
+        keys.add(f"{prefix}{key}")
+        if isinstance(value, dict) and f"{prefix}{key}" != "probes":
+            keys |= dotted_keys(value, f"{prefix}{key}.")
+    return keys
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g, o in OPTIONS if g not in ("experiment", "probes")],
+                         ids=[f"{g}={o}" for g, o in OPTIONS if g not in ("experiment", "probes")])
+def test_every_option_file_gives_exactly_the_keys_of_its_schema(group, option):
+    from omegaconf import OmegaConf
+
+    from training.settings import _dotted, schema_for
+
+    values = OmegaConf.to_container(compose_config([f"{group}={option}"]), resolve=True)
+    assert dotted_keys(values) == set(_dotted(schema_for(values)))
+
+
+def test_each_option_has_its_schema_in_hydras_config_store():
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    from training.settings import AdamSettings, CNNSettings, MLPSettings, Settings, SyntheticDatasetSettings
+
+    store = ConfigStore.instance()
+    for path, schema in [("schema/train.yaml", Settings), ("schema/model/mlp.yaml", MLPSettings),
+                         ("schema/model/cnn.yaml", CNNSettings), ("schema/optim/adam.yaml", AdamSettings),
+                         ("schema/dataset/synthetic.yaml", SyntheticDatasetSettings)]:
+        assert OmegaConf.get_type(store.load(path).node) is schema, path
+
+
+# What the schema refuses besides the checks of tests/test_bad_input.py: (overrides, message).
+SCHEMA_REFUSALS = [
+    (["model.name=transformer"], "model.name=transformer is not one of mlp, cnn"),
+    (["resume=yes"], "resume must be true or false, got 'yes'"),  # OmegaConf would read it as true
+    (["train.steps='5'"], "train.steps must be a whole number, got '5'"),
+    (["threads=many"], "threads must be auto or a whole number, got 'many'"),
+    (["~optim.lr"], "optim.lr is not set"),
+    (["model.hidden=5"], "model.hidden must be a list of positive whole numbers, got 5"),
+    (["train.epochs=nan"], "train.epochs must be a number, got nan"),
+    (["dataset=synthetic", "dataset.shape=[1,8]"], "dataset.shape must be [channels, height, width], three positive"),
+    (["dataset=synthetic", "dataset.generator_seed=-1"], "dataset.generator_seed must be >= 0, got -1"),
+    (["dataset=synthetic", "dataset.classes=1"], "dataset.classes must be >= 2, got 1"),
+    (["logger.init_timeout_s=0"], "logger.init_timeout_s must be > 0, got 0"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", SCHEMA_REFUSALS, ids=[" ".join(o) for o, _ in SCHEMA_REFUSALS])
+def test_the_schema_refuses_with_one_line_naming_the_setting(overrides, message):
+    with pytest.raises(ConfigError) as caught:
+        validate(compose_config(overrides))
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_a_key_the_schema_does_not_have_is_refused_with_the_closest_known():
+    """The command line refuses it before composing (unknown_setting_error); an experiment file
+    that misspells a key is refused by the schema."""
+    from omegaconf import OmegaConf, open_dict
+
+    cfg = compose_config([])
+    with open_dict(cfg):
+        OmegaConf.update(cfg, "train.stepz", 5, force_add=True)
+    with pytest.raises(ConfigError, match="^unknown setting train.stepz; closest known: train.steps"):
+        validate(cfg)
+
+
+def test_a_key_of_another_option_of_the_group_is_left_to_the_jobs_it_is_for():
+    """-m model=mlp,cnn +model.channels=[2,2]: the MLP job carries the CNN's key and runs."""
+    validate(compose_config(["model=mlp", "+model.channels=[2,2]"]))
+    validate(compose_config(["experiment=fig1_mnist", "optim=adam", "dataset=digits"]))  # fig1's optim.momentum: 0.0
 
 
 def test_committed_help_is_generated_from_the_configs():

@@ -1,12 +1,16 @@
-"""Checks of a composed config, run before anything is trained or written.
+"""Checks of a config that its schema cannot make, run before anything is trained or written.
 
-`validate(cfg)` raises ConfigError with a one-line message that names the setting. `check_run`
-and `check_sweep` add what a single run or a sweep needs (its folder, resuming, the launcher,
-every job of a basic-sweeper sweep). train.py runs them on its command line before Hydra starts
-and before torch is imported (training.command_line, which also refuses a key the config does
-not have, `unknown_setting_error`); the Hydra callback `CheckBeforeRun` runs them again on
-Hydra's own config before it creates a folder, downloads missing data once, prints the message
-and exits with status 2. Nothing here imports torch (the probes' checks do, when probes are chosen).
+`validate(cfg)` runs the schema's check (training.settings: every setting's type, choices and
+bounds, and the settings that contradict each other), then what depends on this machine: a data
+root that is a file, a data set that is missing and may not be downloaded, the chosen probes'
+own settings, a CUDA device that is not there. `check_run` and `check_sweep` add what a single run
+or a sweep needs (its folder, resuming, the launcher, every job of a basic-sweeper sweep). Every
+failure is a ConfigError with a one-line message that names the setting. train.py runs them on its
+command line before Hydra starts and before torch is imported (training.command_line, which also
+refuses a key the config does not have, `unknown_setting_error`, naming the closest known keys);
+the Hydra callback `CheckBeforeRun` runs them again on Hydra's own config before it creates a
+folder, downloads missing data once, prints the message and exits with status 2. Nothing here
+imports torch (the probes' checks do, when probes are chosen, and the check of device=cuda).
 """
 from __future__ import annotations
 
@@ -14,22 +18,15 @@ import difflib
 import shutil
 import sys
 from dataclasses import dataclass, field
-from numbers import Real
 from pathlib import Path
 
 from hydra.errors import MissingConfigException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from training.choices import (
-    ACTIVATIONS, BN_IMPLS, BN_LAYERS, DEVICES, EVAL_STATS, NORMS, OPTIMIZERS, PLACEMENTS, TRAINABLE, WANDB_MODES,
-)
 from training.data_files import DataNotFoundError, cannot_create_reason, fetch_missing_data, missing_data_error
 from training.record import METRICS_FILE, SUMMARY_FILE, flatten
-
-
-class ConfigError(ValueError):
-    """A setting that cannot work; the message names it."""
+from training.settings import ConfigError, check_settings
 
 
 class MissingDataError(ConfigError):
@@ -38,23 +35,11 @@ class MissingDataError(ConfigError):
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raise ConfigError for the first invalid or contradictory setting."""
-    _integer(cfg, "seed", low=0)
-    _choice(cfg, "device", DEVICES)
-    if cfg.threads != "auto":
-        _integer(cfg, "threads", low=1)
-    _boolean(cfg, "resume")
-    _boolean(cfg, "skip_complete")
-    _check_train(cfg)
-    _check_model(cfg)
-    _check_bn(cfg)
-    _check_init(cfg)
-    _check_optim(cfg)
-    _check_dataset(cfg)
+    """Raise ConfigError for the first invalid or contradictory setting, or one this machine
+    cannot serve."""
+    check_settings(cfg)
+    _check_data(cfg)
     _check_probes(cfg)
-    if cfg.logger.name == "wandb":
-        _choice(cfg, "logger.mode", WANDB_MODES)
-        _number(cfg, "logger.init_timeout_s", low=0, low_open=True)
     if cfg.device == "cuda":
         import torch
 
@@ -62,130 +47,13 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError("device=cuda, but PyTorch sees no CUDA device here; use device=auto or device=cpu")
 
 
-def _check_train(cfg: DictConfig) -> None:
-    _integer(cfg, "train.steps", low=1)
-    with_bn = cfg.bn.placement != "none" and cfg.bn.norm == "batch"
-    _integer(cfg, "train.batch_size", low=2 if with_bn else 1, why=" with BN (batch statistics need two examples)" if with_bn else "")
-    _integer(cfg, "train.eval_every", low=1)
-    _integer(cfg, "train.log_every", low=1)
-    _integer(cfg, "train.eval_batch_size", low=1)
-    _integer(cfg, "train.checkpoint_every", low=0)
-    for key in ("train.epochs", "train.evals_per_epoch"):
-        if OmegaConf.select(cfg, key) is not None:
-            _number(cfg, key, low=0, low_open=True)
-    _choice(cfg, "train.trainable", TRAINABLE)
-    if cfg.train.trainable in ("bn_only", "random") and cfg.bn.placement == "none":
-        raise ConfigError(f"train.trainable={cfg.train.trainable} contradicts bn=none (it needs BN's gamma and beta)")
-
-
-def _check_model(cfg: DictConfig) -> None:
-    _choice(cfg, "model.activation", ACTIVATIONS)
-    _number(cfg, "model.dropout", low=0, high=1, high_open=True)
-    if cfg.model.name == "mlp":
-        _positive_int_list(cfg, "model.hidden")
-    elif cfg.model.name == "cnn":
-        _positive_int_list(cfg, "model.channels")
-        if len(cfg.model.channels) % 2:
-            raise ConfigError(f"model.channels needs an even number of conv layers (pairs before each pooling), got {len(cfg.model.channels)}")
-
-
-def _check_bn(cfg: DictConfig) -> None:
-    _choice(cfg, "bn.placement", PLACEMENTS)
-    _choice(cfg, "bn.layers", BN_LAYERS)
-    _choice(cfg, "bn.impl", BN_IMPLS)
-    _choice(cfg, "bn.eval_stats", EVAL_STATS)
-    _number(cfg, "bn.eps", low=0, low_open=True)
-    if cfg.bn.momentum is not None:
-        _number(cfg, "bn.momentum", low=0, high=1)
-    _choice(cfg, "bn.norm", NORMS)
-    _integer(cfg, "bn.groups", low=1)
-    _check_noise(cfg)
-    if cfg.bn.placement == "none":
-        for key, default in (("layers", "all"), ("eval_stats", "ema"), ("norm", "batch")):
-            if cfg.bn[key] != default:
-                raise ConfigError(f"bn.{key}={cfg.bn[key]} contradicts bn=none (there is no BN layer to apply it to)")
-        if cfg.bn.noise.enabled:
-            raise ConfigError("bn.noise.enabled=true contradicts bn=none (there is no BN layer to add noise after)")
-    if cfg.bn.norm != "batch":
-        _check_batch_independent_norm(cfg)
-
-
-def _check_noise(cfg: DictConfig) -> None:
-    _boolean(cfg, "bn.noise.enabled")
-    _number(cfg, "bn.noise.mu", low=0)
-    _number(cfg, "bn.noise.sigma", low=1)
-    _number(cfg, "bn.noise.r", low=0)
-
-
-def _check_batch_independent_norm(cfg: DictConfig) -> None:
-    """Group and layer norm replace BN in the hidden layers; BN's own options have nothing to act on."""
-    norm = f"bn.norm={cfg.bn.norm}"
-    if cfg.bn.impl != "torch":
-        raise ConfigError(f"bn.impl={cfg.bn.impl} is this project's batch norm; it does not build {norm} "
-                          "(use bn.impl=torch)")
-    if cfg.bn.eval_stats != "ema":
-        raise ConfigError(f"bn.eval_stats={cfg.bn.eval_stats} sets batch norm's inference statistics; {norm} has none "
-                          "(it normalizes each example on its own)")
-    if cfg.bn.layers != "all":
-        raise ConfigError(f"bn.layers={cfg.bn.layers} puts batch norm on the logits alone; {norm} goes in the hidden "
-                          "layers only")
-    if cfg.bn.norm == "group":
-        widths_key = "model.channels" if cfg.model.name == "cnn" else "model.hidden"
-        for width in _value(cfg, widths_key):
-            if width % cfg.bn.groups:
-                raise ConfigError(f"bn.groups={cfg.bn.groups} does not divide the width {width} in {widths_key} "
-                                  "(bn.norm=group splits each layer's units into equal groups)")
-
-
-def _check_init(cfg: DictConfig) -> None:
-    _number(cfg, "init.scale", low=0, low_open=True)
-    if cfg.init.name == "gaussian":
-        _number(cfg, "init.std", low=0, low_open=True)
-    elif cfg.init.name == "uniform":
-        _number(cfg, "init.a", low=0, low_open=True)
-
-
-def _check_optim(cfg: DictConfig) -> None:
-    _choice(cfg, "optim.name", OPTIMIZERS)
-    _number(cfg, "optim.lr", low=0, low_open=True)
-    _number(cfg, "optim.lr_mult", low=0, low_open=True)
-    if cfg.optim.lr_reference_batch is not None:
-        _integer(cfg, "optim.lr_reference_batch", low=1)
-    _number(cfg, "optim.weight_decay", low=0)
-    if cfg.optim.name == "sgd":
-        _number(cfg, "optim.momentum", low=0, high=1, high_open=True)
-    elif cfg.optim.name == "adam":
-        betas = _value(cfg, "optim.betas")
-        if not (OmegaConf.is_list(betas) and len(betas) == 2):
-            raise ConfigError(f"optim.betas must be a list of two numbers, got {betas!r}")
-        for i in range(2):
-            _number(cfg, f"optim.betas.{i}", low=0, high=1, high_open=True)
-        _number(cfg, "optim.eps", low=0, low_open=True)
-        if cfg.optim.get("momentum", 0) not in (0, 0.0, None):  # an experiment written for SGD may set it to 0
-            raise ConfigError(f"optim.momentum={cfg.optim.momentum} does not apply to optim=adam (optim.betas play its role)")
-
-
-def _check_dataset(cfg: DictConfig) -> None:
-    _boolean(cfg, "dataset.download")
-    _boolean(cfg, "dataset.standardize")
-    for key in ("dataset.train_size", "dataset.test_size"):
-        if OmegaConf.select(cfg, key) is not None:
-            _integer(cfg, key, low=1)
+def _check_data(cfg: DictConfig) -> None:
     root = Path(str(cfg.dataset.root))
     if root.exists() and not root.is_dir():
         raise ConfigError(f"dataset.root={root} is a file, not a folder")
     missing = missing_data_error(cfg.dataset)
     if missing is not None:
         raise MissingDataError(str(missing))
-    train_size = cfg.dataset.get("train_size")
-    if train_size is not None and cfg.train.batch_size > train_size:
-        raise ConfigError(f"train.batch_size={cfg.train.batch_size} exceeds dataset.train_size={train_size}")
-    if cfg.dataset.name == "synthetic":
-        _integer(cfg, "dataset.classes", low=2)
-        _positive_int_list(cfg, "dataset.shape")
-        if len(cfg.dataset.shape) != 3:
-            raise ConfigError(f"dataset.shape must be [channels, height, width], got {list(cfg.dataset.shape)}")
-        _number(cfg, "dataset.noise", low=0)
 
 
 def _check_probes(cfg: DictConfig) -> None:
@@ -197,52 +65,6 @@ def _check_probes(cfg: DictConfig) -> None:
         check_probes(cfg.probes)
     except ProbeSettingError as error:
         raise ConfigError(str(error)) from None
-
-
-# --- typed accessors: each names the key and the value it got --------------------------------
-
-
-def _value(cfg: DictConfig, key: str):
-    return OmegaConf.select(cfg, key, throw_on_missing=True)
-
-
-def _number(cfg, key, low=None, high=None, low_open=False, high_open=False) -> None:
-    value = _value(cfg, key)
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ConfigError(f"{key} must be a number, got {value!r}")
-    if value != value:  # NaN
-        raise ConfigError(f"{key} must be a number, got nan")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ConfigError(f"{key} must be {'>' if low_open else '>='} {low}, got {value}")
-    if high is not None and (value > high or (high_open and value == high)):
-        raise ConfigError(f"{key} must be {'<' if high_open else '<='} {high}, got {value}")
-
-
-def _integer(cfg, key, low=None, why="") -> None:
-    value = _value(cfg, key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{key} must be a whole number, got {value!r}")
-    if low is not None and value < low:
-        raise ConfigError(f"{key} must be >= {low}{why}, got {value}")
-
-
-def _boolean(cfg, key) -> None:
-    value = _value(cfg, key)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
-
-
-def _choice(cfg, key, choices) -> None:
-    value = _value(cfg, key)
-    if value not in choices:
-        raise ConfigError(f"{key}={value} is not one of {', '.join(map(str, choices))}")
-
-
-def _positive_int_list(cfg, key) -> None:
-    value = _value(cfg, key)
-    items = list(value) if OmegaConf.is_list(value) or isinstance(value, (list, tuple)) else None
-    if items is None or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items):
-        raise ConfigError(f"{key} must be a list of positive whole numbers, got {value!r}")
 
 
 # --- a run, a sweep, and the Hydra callback ---------------------------------------------------

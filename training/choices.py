@@ -1,14 +1,11 @@
-"""The values each choice-valued setting accepts, in a module that imports nothing heavy: the
-command line is checked against them before torch is imported (training.command_line). The code
-that acts on a setting imports its names from here."""
+"""The values of the settings that choose how a run trains and records: the data set, the
+optimizer, the tracker and the device. The code that acts on each imports its names from here,
+and the settings' schema (training/settings.py) accepts exactly these; the network's own choices
+are in models/choices.py. Nothing heavy is imported: the command line is checked against them
+before torch is imported."""
 
-ACTIVATIONS = ("sigmoid", "relu", "tanh")  # model.activation
-PLACEMENTS = ("none", "before", "after")  # bn.placement
-BN_LAYERS = ("all", "last")  # bn.layers
-BN_IMPLS = ("torch", "scratch")  # bn.impl
-NORMS = ("batch", "group", "layer")  # bn.norm
-EVAL_STATS = ("ema", "population")  # bn.eval_stats
-OPTIMIZERS = ("sgd", "adam")  # optim.name
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "synthetic")  # dataset.name (training/data.py)
+OPTIMIZERS = ("sgd", "adam")  # optim.name (training/optim.py)
+LOGGERS = ("wandb", "none")  # logger.name (training/tracker.py)
 WANDB_MODES = ("offline", "online", "disabled")  # logger.mode
 DEVICES = ("auto", "cpu", "cuda")  # device
-TRAINABLE = ("all", "bn_only", "random")  # train.trainable

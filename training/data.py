@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from training.choices import DATASETS
 from training.data_files import (  # noqa: F401 (some only for the importers of training.data)
     CIFAR_FOLDER,
     CIFAR_TEST_FILE,
@@ -27,7 +28,6 @@ from training.data_files import (  # noqa: F401 (some only for the importers of 
     missing_data_error,
 )
 
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "synthetic")
 # The largest raw pixel value of each image data set (digits count 0..16 ink per cell; the others are uint8).
 PIXEL_MAX = {"digits": 16.0, "mnist": 255.0, "fashion_mnist": 255.0, "cifar10": 255.0}
 

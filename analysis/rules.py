@@ -13,7 +13,13 @@ its 95% interval, never on whether two intervals overlap:
 The difference is Welch's (unequal variances) between two arms, paired by seed when the comparison says
 so (both arms of a seed see the same batches in the same order), or one arm against a constant (chance,
 a threshold). A ratio of steps is compared on the log scale, paired by seed, and shown as a ratio.
-An inconclusive comparison says about how many seeds per arm would settle it at the observed spread.
+An inconclusive comparison says which way its observed difference points; only where it points the
+claim's way does it say about how many seeds per arm would settle it at the observed spread.
+
+A conjunction (`all_of`) holds when every part holds, each tested at 5%: an intersection-union test
+needs no correction. Rejecting it because one of k parts fails is a union of k tests, so the failing
+side is corrected for multiplicity by Holm's step-down procedure over the parts that are comparisons
+(`holm`): a part that fails alone but not after the correction counts as inconclusive, and says so.
 """
 
 from __future__ import annotations
@@ -23,7 +29,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from analysis.runs import Run
+from scipy.special import stdtr
+
 from analysis.stats import (
+    ALPHA,
     Difference,
     equivalence_interval,
     one_sample,
@@ -68,17 +77,54 @@ class Result:
     parts: list["Result"] = field(default_factory=list)  # of a combination
     boundary: float | None = None  # where the difference's interval must not reach for the outcome to stand
     log_scale: bool = False  # the difference is a log ratio (steps_ratio)
+    claim: str | None = None  # HIGHER, LOWER or EQUAL: what a comparison claims (None: a condition or check)
+    margin: float = 0.0  # EQUAL's margin
+    combine: str | None = None  # "all" or "any": a combination of its parts
 
     def line(self, seeds: bool = True) -> str:
-        """"BN ends higher: holds (+0.020 [...])", with the seeds that would settle an inconclusive one."""
+        """"BN ends higher: holds (+0.020 [...])"; for an inconclusive comparison, which way it points and,
+        where it points the claim's way, the seeds that would settle it."""
         line = f"{self.label}: {self.outcome}"
         if self.text:
             line += f" ({self.text})"
-        if seeds and self.outcome == INCONCLUSIVE and self.seeds_needed:
-            line += f"; about {self.seeds_needed} seeds per arm would settle it"
+        if seeds and self.outcome == INCONCLUSIVE and self.is_comparison and self.difference.mean is not None:
+            if self.points_against:
+                line += "; the observed difference points against the claim"
+            elif self.seeds_needed:
+                line += f"; it points the claim's way: about {self.seeds_needed} seeds per arm would settle it"
         if seeds and self.flip_margin():
             line += f"; {self.flip_margin()}"
         return line
+
+    @property
+    def points_against(self) -> bool:
+        """Whether the observed difference lies on the failing side of the claim's boundary (outside the
+        margin, for an equivalence)."""
+        d = self.difference
+        if d is None or d.mean is None or self.claim is None:
+            return False
+        if self.claim == EQUAL:
+            return abs(d.mean) >= self.margin
+        boundary = self.boundary if self.boundary is not None else 0.0
+        return d.mean <= boundary if self.claim == HIGHER else d.mean >= boundary
+
+    def p_against(self) -> float | None:
+        """One-sided p-value of the test that the part fails (its difference on the failing side of the
+        boundary, or outside the margin): below ALPHA / 2 exactly when its 95% interval lies wholly on that
+        side. None for a condition or a check, which are not tests."""
+        d = self.difference
+        if self.claim is None or d is None or d.mean is None or d.se is None or d.df is None:
+            if self.combine == "any" and self.outcome != HOLDS:  # it fails only when every part fails
+                ps = [0.0 if p.claim is None and p.outcome == DOES_NOT_HOLD else p.p_against() for p in self.parts]
+                return max(ps) if ps and None not in ps and any(p.claim for p in self.parts) else None
+            return None
+        if d.se == 0:
+            return 0.0 if self.outcome == DOES_NOT_HOLD else 1.0
+        if self.claim == EQUAL:
+            t = (abs(d.mean) - self.margin) / d.se
+            return float(stdtr(d.df, -t))
+        t = (d.mean - (self.boundary or 0.0)) / d.se
+        return float(stdtr(d.df, t if self.claim == HIGHER else -t))
 
     def flip_margin(self) -> str:
         """How far a decided comparison is from flipping to inconclusive: the gap between its interval's
@@ -135,20 +181,22 @@ def judge(label: str, claim: str, margin: float, diff: Difference, shown: Callab
         outcome = DOES_NOT_HOLD
     else:
         outcome = INCONCLUSIVE
-    needed = seeds_needed(diff, boundary) if outcome == INCONCLUSIVE else None
-    return Result(label, outcome, text, diff, needed, boundary=boundary)
+    result = Result(label, outcome, text, diff, boundary=boundary, claim=claim)
+    if outcome == INCONCLUSIVE and not result.points_against:
+        result.seeds_needed = seeds_needed(diff, boundary)
+    return result
 
 
 def _judge_equal(label: str, margin: float, diff: Difference, text: str) -> Result:
     low90, high90 = equivalence_interval(diff)
     text = f"{diff.mean:+.3f}, 90% interval [{low90:+.3f}, {high90:+.3f}] against +-{margin:g}"
     if -margin < low90 and high90 < margin:
-        return Result(label, HOLDS, text, diff)
+        return Result(label, HOLDS, text, diff, claim=EQUAL, margin=margin)
     if diff.low > margin or diff.high < -margin:
-        return Result(label, DOES_NOT_HOLD, text, diff)
+        return Result(label, DOES_NOT_HOLD, text, diff, claim=EQUAL, margin=margin)
     inside = abs(diff.mean) < margin
-    edge = math.copysign(margin, diff.mean) if diff.mean else margin
-    return Result(label, INCONCLUSIVE, text, diff, seeds_needed(diff, edge, one_sided=inside))
+    needed = seeds_needed(diff, math.copysign(margin, diff.mean), one_sided=True) if inside else None
+    return Result(label, INCONCLUSIVE, text, diff, needed, claim=EQUAL, margin=margin)
 
 
 def values_by_seed(runs: list[Run], measure: Measure) -> dict:
@@ -231,9 +279,42 @@ def condition(label: str, ok: bool, text: str) -> Result:
     return Result(label, HOLDS if ok else DOES_NOT_HOLD, text)
 
 
+def holm(parts: list[Result], alpha: float = ALPHA / 2) -> list[Result]:
+    """The parts of a conjunction with its failing side corrected by Holm's step-down procedure over the
+    parts that are tests (comparisons; conditions and checks are not tests and fail as they are): sorted
+    by p_against, the j-th smallest of k rejects (the part does not hold) while p <= alpha / (k - j + 1).
+    A part that did not hold alone but is not rejected here becomes inconclusive and says so. alpha is
+    one-sided: the 95% interval's side."""
+    tested = [i for i, p in enumerate(parts) if p.p_against() is not None]
+    k = len(tested)
+    if k < 2:
+        return list(parts)
+    rejected = set()
+    for j, i in enumerate(sorted(tested, key=lambda i: parts[i].p_against()), start=1):
+        if parts[i].p_against() > alpha / (k - j + 1):
+            break
+        rejected.add(i)
+    out = []
+    for i, part in enumerate(parts):
+        if i in tested and part.outcome == DOES_NOT_HOLD and i not in rejected:
+            part = _not_rejected(part, part.p_against(), k)
+        out.append(part)
+    return out
+
+
+def _not_rejected(part: Result, p: float, k: int) -> Result:
+    """A failing part that Holm's correction over k parts does not reject: inconclusive, pointing against."""
+    note = f"does not hold alone (one-sided p {p:.3g}), not after Holm's correction over {k} parts"
+    return Result(part.label, INCONCLUSIVE, f"{part.text}; {note}" if part.text else note, part.difference, None,
+                  [_not_rejected(q, q.p_against() or 0.0, k) if q.outcome == DOES_NOT_HOLD else q for q in part.parts],
+                  part.boundary, part.log_scale, part.claim, part.margin, part.combine)
+
+
 def all_of(label: str, parts: list[Result]) -> Result:
-    """Holds when every part holds; does not hold when any part does not; otherwise inconclusive. Each part
-    is tested at 5%, and so is the conjunction (an intersection-union test needs no correction)."""
+    """Holds when every part holds (each tested at 5%: an intersection-union test needs no correction);
+    does not hold when a part does not hold after Holm's correction over the parts (`holm`): rejecting the
+    conjunction is a union of tests; otherwise inconclusive."""
+    parts = holm(parts)
     outcomes = [p.outcome for p in parts]
     if DOES_NOT_HOLD in outcomes:
         outcome = DOES_NOT_HOLD
@@ -242,7 +323,8 @@ def all_of(label: str, parts: list[Result]) -> Result:
     else:
         outcome = HOLDS
     needed = [p.seeds_needed for p in parts if p.outcome == INCONCLUSIVE and p.seeds_needed]
-    return Result(label, outcome, "", None, max(needed) if needed and outcome == INCONCLUSIVE else None, parts)
+    return Result(label, outcome, "", None, max(needed) if needed and outcome == INCONCLUSIVE else None, parts,
+                  combine="all")
 
 
 def any_of(label: str, parts: list[Result]) -> Result:
@@ -255,4 +337,5 @@ def any_of(label: str, parts: list[Result]) -> Result:
     else:
         outcome = INCONCLUSIVE
     needed = [p.seeds_needed for p in parts if p.outcome == INCONCLUSIVE and p.seeds_needed]
-    return Result(label, outcome, "", None, min(needed) if needed and outcome == INCONCLUSIVE else None, parts)
+    return Result(label, outcome, "", None, min(needed) if needed and outcome == INCONCLUSIVE else None, parts,
+                  combine="any")

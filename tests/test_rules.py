@@ -18,10 +18,13 @@ from analysis.rules import (
     Comparison,
     all_of,
     any_of,
+    at_least,
     condition,
     decide,
+    holm,
     judge,
     steps_ratio,
+    within,
 )
 from analysis.stats import equivalence_interval, one_sample, paired, seeds_needed, welch
 from analysis.tables import load_all
@@ -159,3 +162,74 @@ def test_a_decided_comparison_says_how_far_it_is_from_flipping():
     held = judge("q", HIGHER, 0.1, one_sample([0.3, 0.32, 0.31]))
     assert held.flip_margin() == f"the interval's nearer end is {held.difference.low - 0.1:.3g} from +0.1"
     assert judge("q", HIGHER, 0.0, one_sample([0.01, -0.012, 0.003])).flip_margin() == ""  # open: nothing to flip
+
+
+# --- the failing side of a conjunction, margins, the direction of an open comparison ---------------
+
+
+def failing(p_value: float, n: int = 10) -> "object":
+    """A "higher" comparison whose one-sided p of failing is about p_value (values of n seeds against 0)."""
+    t = stats.t.ppf(p_value, n - 1)  # mean / se = t, below 0: points against "higher"
+    values = [t / math.sqrt(n) + x for x in stats.norm.ppf([(i + 0.5) / n for i in range(n)])]
+    values = [v - (sum(values) / n - t / math.sqrt(n) * stats.tstd(values)) for v in values]
+    return judge("part", HIGHER, 0.0, one_sample(values))
+
+
+def test_p_against_is_the_one_sided_p_of_failing_and_matches_the_interval():
+    part = failing(0.01)
+    assert part.outcome == DOES_NOT_HOLD and part.p_against() == pytest.approx(0.01, rel=1e-6)
+    assert failing(0.03).outcome == INCONCLUSIVE  # above 0.025: the 95% interval reaches 0
+    assert condition("no run diverged", False, "1 of 5").p_against() is None  # not a test
+
+
+def test_a_conjunction_is_rejected_only_by_a_part_that_survives_holm():
+    weak, strong = failing(0.02), failing(0.001)
+    assert weak.outcome == DOES_NOT_HOLD  # alone, at 5% (2.5% a side)
+    holds = judge("other", HIGHER, 0.0, one_sample([1.0, 1.1, 0.9, 1.05]))
+    # two tested parts: the smaller p is compared with 0.025 / 2, the next with 0.025
+    combined = all_of("claim", [holds, weak])
+    assert combined.outcome == INCONCLUSIVE
+    demoted = combined.parts[1]
+    assert demoted.outcome == INCONCLUSIVE and "not after Holm's correction over 2 parts" in demoted.text
+    assert demoted.points_against and demoted.seeds_needed is None
+    assert all_of("claim", [holds, strong]).outcome == DOES_NOT_HOLD  # 0.001 < 0.0125
+    # step-down: once the smallest is rejected, the next is compared with a larger threshold
+    assert [p.outcome for p in holm([failing(0.001), failing(0.02)])] == [DOES_NOT_HOLD, DOES_NOT_HOLD]
+    assert [p.outcome for p in holm([failing(0.02), failing(0.02), holds])] == [INCONCLUSIVE, INCONCLUSIVE, HOLDS]
+    # a failing condition is no test: it rejects as it is
+    assert all_of("claim", [holds, weak, condition("trains", False, "1 of 5 diverged")]).outcome == DOES_NOT_HOLD
+
+
+def test_a_failing_alternative_counts_with_its_largest_p():
+    either = any_of("diverges or ends lower", [condition("diverges", False, "0 of 5"), failing(0.001)])
+    assert either.outcome == DOES_NOT_HOLD and either.p_against() == pytest.approx(0.001, rel=1e-6)
+    assert holm([either, failing(0.02)])[0].outcome == DOES_NOT_HOLD
+
+
+def test_margins_move_the_boundary_of_higher_and_lower():
+    values = [0.05, 0.06, 0.055, 0.052, 0.058]
+    assert judge("x", HIGHER, 0.0, one_sample(values)).outcome == HOLDS
+    assert judge("x", HIGHER, 0.04, one_sample(values)).outcome == HOLDS
+    assert judge("x", HIGHER, 0.07, one_sample(values)).outcome == DOES_NOT_HOLD
+    assert judge("x", LOWER, -0.07, one_sample(values)).outcome == HOLDS  # below +0.07... as LOWER's margin
+    result = judge("x", HIGHER, 0.055, one_sample(values))
+    assert result.outcome == INCONCLUSIVE and result.boundary == 0.055
+
+
+def test_an_open_comparison_says_which_way_it_points_and_gives_seeds_only_the_claims_way():
+    toward = judge("BN ends higher", HIGHER, 0.0, one_sample([0.01, -0.005, 0.02, 0.004]))
+    assert toward.outcome == INCONCLUSIVE and not toward.points_against and toward.seeds_needed
+    assert f"it points the claim's way: about {toward.seeds_needed} seeds per arm would settle it" in toward.line()
+    against = judge("BN lowers beta", LOWER, 0.0, one_sample([0.01, -0.005, 0.02, 0.004]))
+    assert against.outcome == INCONCLUSIVE and against.points_against and against.seeds_needed is None
+    assert "points against the claim" in against.line() and "seeds" not in against.line()
+    outside = judge("tie", EQUAL, 0.001, one_sample([0.01, -0.005, 0.02, 0.004]))
+    assert outside.outcome == INCONCLUSIVE and outside.points_against and outside.seeds_needed is None
+
+
+def test_recorded_values_against_limits():
+    assert within("identities", 3e-15, 1e-9).outcome == HOLDS
+    assert within("identities", 3e-8, 1e-9).outcome == DOES_NOT_HOLD
+    assert at_least("degrades", 0.5, 0.02).outcome == HOLDS and at_least("degrades", 0.01, 0.02).outcome == DOES_NOT_HOLD
+    assert within("x", None, 1.0).outcome == INCONCLUSIVE and "no value recorded" in within("x", None, 1.0).text
+    assert "3.0e-15, at most 1e-09" in within("identities", 3e-15, 1e-9, "largest error").text

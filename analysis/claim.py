@@ -73,6 +73,24 @@ class Claim:
         """(runs by arm name, every run once) of the runs `runs_in(experiment)` gives per experiment folder."""
         return runs_by_arm(self.arms, runs_in), union(self.arms, runs_in)
 
+    def figures(self, arms: Arms, folder: Path) -> list[Path]:
+        """The claim's figures, each captioned with the claim, its data set and its seeds per arm."""
+        from analysis import plots  # matplotlib: only when figures are drawn
+
+        with plots.captioned(self.caption(arms)):
+            return self.draw(arms, folder)
+
+    def caption(self, arms: Arms) -> str:
+        """"C1 · data: mnist · seeds per arm: 10 (no BN, lr grid: 5; ...) · shaded bands and bars: 95% intervals"."""
+        runs = [run for members in arms.values() for run in members]
+        data = sorted({str((run.config.get("dataset") or {}).get("name")) for run in runs} - {"None"})
+        seeds = {name: len({run.summary.get("seed") for run in members if run.status in ("completed", "diverged")})
+                 for name, members in arms.items() if members}
+        common = max(set(seeds.values()), key=list(seeds.values()).count) if seeds else 0
+        others = "; ".join(f"{name}: {n}" for name, n in seeds.items() if n != common)
+        return (f"{self.id} · data: {', '.join(data) or 'n/a'} · seeds per arm: {common}"
+                + (f" ({others})" if others else "") + " · bands and bars: 95% intervals over seeds")
+
     def verdict(self, arms: Arms):
         """The rule's verdict on these runs, with the claim's id on it."""
         result = self.decide(arms)

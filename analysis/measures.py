@@ -81,6 +81,11 @@ def chance(runs: list[Run]) -> float:
     return 1.0 / (classes.pop() if len(classes) == 1 else 10)
 
 
+def chance_floor(runs: list[Run]) -> float:
+    """The accuracy at or below which a target is "at chance": chance + NEAR_CHANCE (for steps_ratio's floor)."""
+    return chance(runs) + NEAR_CHANCE
+
+
 def planned_steps(run: Run) -> int | None:
     """The steps the run was set to train: train.steps, or with train.epochs set, the steps it ran (a
     completed run ran them all)."""

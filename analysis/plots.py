@@ -6,6 +6,7 @@ same bytes. Inputs are plain numbers (analysis.stats gives them); each claim's m
 from __future__ import annotations
 
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -18,12 +19,27 @@ from analysis.stats import Estimate  # noqa: E402
 
 DPI = 100
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
+_caption = [""]  # the line every figure drawn now carries at its foot (captioned)
+
+
+@contextmanager
+def captioned(text: str):
+    """Figures drawn inside carry `text` at their foot (the claim, data set and seeds), so each is readable alone."""
+    before, _caption[0] = _caption[0], text
+    try:
+        yield
+    finally:
+        _caption[0] = before
 
 
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if _caption[0]:
+        fig.text(0.01, 0.01, _caption[0], fontsize=7.5, color="#555555", ha="left", va="bottom")
+        fig.tight_layout(rect=(0, 0.04, 1, 1))
+    else:
+        fig.tight_layout()
     fig.savefig(path, dpi=DPI, metadata={"Software": None})
     plt.close(fig)
     return path

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis import measures
+from analysis.arms import run_experiment
 from analysis.claim import Arms, Claim
 from analysis.claims import CLAIMS
-from analysis.rules import DOES_NOT_HOLD, INCONCLUSIVE
 from analysis.runs import Run
 from analysis.stats import CONFIDENCE
 from analysis.tables import load_all
-from analysis.verdict import Verdict, deciding_parts, format_number
+from analysis.verdict import Verdict, deciding_parts, format_number, letter
+from training.choices import DATASETS
 
 REPORT_FILE = "REPORT.md"
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -74,13 +75,7 @@ def read_log(folder: Path) -> tuple[dict[str, dict], list[str]]:
 def evaluate(folder: Path, figures: Path | None = None, progress=lambda line: None) -> list[ClaimResult]:
     """Every claim's verdict from the runs its arms name under `folder` (analysis/arms.py); its figures go
     into `figures` (None: no figures)."""
-    runs_by_experiment: dict[str, list[Run]] = {}
-
-    def runs_in(experiment: str) -> list[Run]:
-        if experiment not in runs_by_experiment:
-            where = folder / experiment
-            runs_by_experiment[experiment] = load_all(where) if where.is_dir() else []
-        return runs_by_experiment[experiment]
+    runs_in = folder_reader(folder)
 
     results = []
     for claim in CLAIMS:
@@ -96,10 +91,31 @@ def evaluate(folder: Path, figures: Path | None = None, progress=lambda line: No
     return results
 
 
+def folder_reader(folder: Path):
+    """runs_in(experiment) for a results folder: its <experiment>/ subfolder (as scripts/reproduce.py lays
+    it out). A folder without any such subfolder (a `train.py -m` sweep's multirun folder) is read whole,
+    each run by the experiment its summary names."""
+    experiments = {e for claim in CLAIMS for e in claim.experiments}
+    cache: dict[str, list[Run]] = {}
+    laid_out = any((folder / e).is_dir() for e in experiments)
+    everything = [] if laid_out else load_all(folder)
+
+    def runs_in(experiment: str) -> list[Run]:
+        if experiment not in cache:
+            where = folder / experiment
+            if laid_out:
+                cache[experiment] = load_all(where) if where.is_dir() else []
+            else:
+                cache[experiment] = [run for run in everything if run_experiment(run) == experiment]
+        return cache[experiment]
+
+    return runs_in
+
+
 def draw_figures(claim: Claim, arms: Arms, figures: Path, progress) -> list[Path]:
     """The claim's figures; one that cannot be drawn is reported and left out, not allowed to stop the report."""
     try:
-        return claim.draw(arms, figures)
+        return claim.figures(arms, figures)
     except Exception as error:  # noqa: BLE001 - a figure is never worth losing the report over
         progress(f"{claim.id}: a figure could not be drawn ({type(error).__name__}: {error}); left out")
         return []
@@ -127,8 +143,7 @@ def verdict_table(results: list[ClaimResult]) -> list[str]:
         v = r.verdict
         source = r.claim.source_number or "-"
         if v is None:
-            lines.append(f"| {r.claim.id} {_cell(r.claim.text)} | **{NOT_RUN}** | - | - | - | - | {_cell(source)} |")
-            continue
+            continue  # listed in one line under the table
         settle = f" (about {v.seeds_needed} seeds per arm would settle it)" if v.seeds_needed else ""
         lines.append(
             f"| {r.claim.id} {_cell(r.claim.text)} | **{v.verdict}**{settle} | {_cell(v.key_numbers() or '-')} | "
@@ -171,13 +186,12 @@ def claim_section(r: ClaimResult, folder: Path, shared: dict[str, int]) -> list[
     if r.verdict is None:
         return lines + [f"**{NOT_RUN}**: no runs of its arms under {', '.join(f'`{e}/`' for e in claim.experiments)}.", ""]
     v = r.verdict
-    lines += [f"**Verdict: {v.verdict}.** " + (v.note.strip() if v.decision is not None else v.explanation), ""]
-    if v.decision is not None:
-        leaves = deciding_parts(v.decision)
-        how = "95% intervals" if any(leaf.is_comparison for leaf in leaves) else "recorded values against their limits"
-        lines += [f"Decided by ({how}):", ""] + [f"- {leaf.line()}" for leaf in leaves] + [""]
-    if v.secondary:
-        lines += ["Also measured (shown, not deciding):", ""] + [f"- {s.line()}" for s in v.secondary] + [""]
+    if v.parts:
+        lines += [f"**Verdict: {v.verdict}** (one verdict per statement).", ""]
+        for i, (label, part) in enumerate(v.parts):
+            lines += verdict_lines(part, f"{letter(i)} {label}: ")
+    else:
+        lines += verdict_lines(v, "")
     where = ", ".join(f"`{e}/`" for e in claim.experiments)
     sharing = ", ".join(f"{other} ({n})" for other, n in sorted(shared.items(), key=lambda kv: claim_order(kv[0])))
     lines += [
@@ -189,6 +203,20 @@ def claim_section(r: ClaimResult, folder: Path, shared: dict[str, int]) -> list[
     for figure in r.figures:
         rel = figure.relative_to(folder).as_posix()
         lines += [f"![{claim.id}: {figure.stem}]({rel})", ""]
+    return lines
+
+
+def verdict_lines(v: Verdict, prefix: str) -> list[str]:
+    """A verdict's outcome and note, what decided it and what else was measured."""
+    lines = [f"**{prefix}Verdict: {v.verdict}.** " + (v.note.strip() if v.decision is not None else v.explanation), ""]
+    if prefix:
+        lines[0] = f"**{prefix}{v.verdict}.** " + (v.note.strip() if v.decision is not None else v.explanation)
+    if v.decision is not None:
+        leaves = deciding_parts(v.decision)
+        how = "95% intervals" if any(leaf.is_comparison for leaf in leaves) else "recorded values against their limits"
+        lines += [f"Decided by ({how}):", ""] + [f"- {leaf.line()}" for leaf in leaves] + [""]
+    if v.secondary:
+        lines += ["Also measured (shown, not deciding):", ""] + [f"- {s.line()}" for s in v.secondary] + [""]
     return lines
 
 
@@ -356,9 +384,13 @@ def _duration(seconds) -> str:
 
 
 def catalogues_beside(folder: Path) -> list[Path]:
-    """The other results folders beside this one (those with a reproduce log): the same catalogue on other
-    data sets, which the report links to whichever folders it is asked to write."""
-    return sorted(p for p in folder.parent.iterdir() if p.is_dir() and p.name != folder.name and (p / LOG_FILE).is_file())
+    """The other results folders beside this one, named after a data set and holding a reproduce log (as
+    results/mnist beside results/fashion_mnist): the same catalogue on other data sets, which the report
+    links to whichever folders it is asked to write."""
+    if folder.name not in DATASETS:
+        return []
+    return sorted(p for p in folder.parent.iterdir() if p.is_dir() and p.name != folder.name and p.name in DATASETS
+                  and (p / LOG_FILE).is_file())
 
 
 def render(results: list[ClaimResult], folder: Path) -> str:
@@ -379,19 +411,20 @@ def render(results: list[ClaimResult], folder: Path) -> str:
         "",
     ]
     lines += protocol_warning(results) + verdict_table(results) + [""]
-    failed = [r for r in results if r.outcome == DOES_NOT_HOLD]
-    unclear = [r for r in results if r.outcome == INCONCLUSIVE]
+    failed = [r for r in results if r.verdict and r.verdict.failed]
+    unclear = [r for r in results if r.verdict and r.verdict.open]
     if failed:
         lines += ["Did not reproduce:", ""] + [f"- {r.claim.id}: {r.verdict.why_not()}" for r in failed] + [""]
     if unclear:
         lines += ["Inconclusive:", ""] + [f"- {r.claim.id}: {r.verdict.why_not()}" for r in unclear] + [""]
     not_run = [r.claim.id for r in results if r.verdict is None]
     if not_run:
-        lines += [f"Not run: {', '.join(not_run)}.", ""]
+        lines += [f"Not run (no runs of their arms in this folder): {', '.join(not_run)}.", ""]
     lines += method_section()
     shared = shared_runs(results)
     for r in results:
-        lines += claim_section(r, folder, shared.get(r.claim.id, {}))
+        if r.verdict is not None:
+            lines += claim_section(r, folder, shared.get(r.claim.id, {}))
     lines += runs_section(results, folder)
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -407,6 +440,8 @@ def short_verdict(v: Verdict | None) -> str:
     """A verdict and the differences that decided it, briefly: "**holds**: +0.020 [+0.008, +0.031]; ratio 0.10 [...]"."""
     if v is None:
         return f"**{NOT_RUN}**"
+    if v.parts:
+        return " ".join(f"{letter(i)} {short_verdict(part)}" for i, (_, part) in enumerate(v.parts))
     numbers = [leaf.brief() for leaf in (deciding_parts(v.decision) if v.decision else []) if leaf.is_comparison]
     text = f"**{v.verdict}**"
     if v.seeds_needed:
@@ -439,7 +474,7 @@ def readme_block(folders: list[tuple[Path, list[ClaimResult]]], readme_dir: Path
                  _cell(r.claim.source_number or "-")]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    failed = [r for r in first_results if r.outcome == DOES_NOT_HOLD]
+    failed = [r for r in first_results if r.verdict and r.verdict.failed]
     if failed:
         lines += [f"Where a claim did not reproduce on {data_name(first_results)}, and why:", ""]
         lines += [f"- {r.claim.id}: {r.verdict.why_not()}" for r in failed] + [""]
@@ -478,6 +513,13 @@ def write_report(folder: str | Path, progress=lambda line: None, results: list[C
     return path
 
 
+HELP = """Writes <folder>/REPORT.md and <folder>/figures/*.png: every claim's verdict from the runs its arms
+name (analysis/claims/), with the differences and intervals that decided it. A folder laid out by
+scripts/reproduce.py (<folder>/<experiment>/<job>/) or a `python train.py -m` sweep's folder (its runs
+are sorted into the claims' arms by the experiment each ran). Claims without runs are listed in one line.
+--readme README.md also writes the folders' verdicts between the README's results markers."""
+
+
 def main(argv: list[str]) -> int:
     readme = None
     if "--readme" in argv:
@@ -486,9 +528,12 @@ def main(argv: list[str]) -> int:
             print("error: --readme needs a file, e.g. --readme README.md", file=sys.stderr)
             return 2
         readme, argv = Path(argv[at + 1]), argv[:at] + argv[at + 2:]
+    usage = "usage: python scripts/report.py <results folder> [<results folder> ...] [--readme README.md]"
+    if argv and argv[0] in ("-h", "--help"):
+        print(usage + "\n\n" + HELP)
+        return 0
     if not argv or any(a.startswith("-") for a in argv):
-        print("error: usage: python scripts/report.py <results folder> [<results folder> ...] [--readme README.md]",
-              file=sys.stderr)
+        print(f"error: {usage}", file=sys.stderr)
         return 2
     folders = [Path(a) for a in argv]
     for folder in folders:

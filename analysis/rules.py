@@ -35,6 +35,7 @@ from analysis.stats import (
     ALPHA,
     Difference,
     equivalence_interval,
+    format_p,
     one_sample,
     paired,
     seeds_needed,
@@ -59,6 +60,7 @@ class Comparison:
     claim: str  # HIGHER, LOWER or EQUAL
     margin: float = 0.0  # HIGHER/LOWER: by more than this; EQUAL: within +-margin
     paired: bool = False  # by seed
+    log_ratio: bool = False  # the measure is a log: the difference is shown as the ratio a / b
 
     def __post_init__(self):
         if self.claim not in (HIGHER, LOWER, EQUAL):
@@ -135,7 +137,8 @@ class Result:
         gap = max(d.low - self.boundary, self.boundary - d.high)
         if self.log_scale:
             edge = d.low if d.low > self.boundary else d.high
-            return f"the interval's nearer end, {math.exp(edge):.3g}, is a factor {math.exp(gap):.3g} from 1"
+            return (f"the interval's nearer end, {math.exp(edge):.3g}, is a factor {math.exp(gap):.3g} from "
+                    f"{math.exp(self.boundary):.3g}")
         return f"the interval's nearer end is {gap:.3g} from {self.boundary:+g}"
 
     @property
@@ -161,7 +164,22 @@ def decide(comparison: Comparison, a: list[Run], b: list[Run] | float) -> Result
         diff = paired(a_values, values_by_seed(b, comparison.measure))
     else:
         diff = welch(a_values.values(), values_by_seed(b, comparison.measure).values())
-    return judge(comparison.label, comparison.claim, comparison.margin, diff)
+    if not comparison.log_ratio:
+        return judge(comparison.label, comparison.claim, comparison.margin, diff)
+    result = judge(comparison.label, comparison.claim, comparison.margin, diff, shown=ratio_of_logs)
+    result.log_scale = True
+    return result
+
+
+def ratio_of_logs(diff: Difference) -> str:
+    """A difference of logs shown as the ratio it is: "ratio 1.03 [0.98, 1.08], p 0.2 (n=5 vs 5)"."""
+    if diff.mean is None:
+        return "n/a"
+    text = f"ratio {math.exp(diff.mean):.3g}"
+    if diff.has_interval:
+        text += f" [{math.exp(diff.low):.3g}, {math.exp(diff.high):.3g}], p {format_p(diff.p)}"
+    n = f"n={diff.a_n} pairs" if diff.paired else f"n={diff.a_n}" + (f" vs {diff.b_n}" if diff.b_n else "")
+    return text + f" ({n})"
 
 
 def judge(label: str, claim: str, margin: float, diff: Difference, shown: Callable[[Difference], str] | None = None) -> Result:
@@ -211,13 +229,19 @@ def values_by_seed(runs: list[Run], measure: Measure) -> dict:
     return out
 
 
-def steps_ratio(label: str, a: list[Run], b: list[Run], target: Callable[[Run], float | None], steps_of) -> Result:
+def steps_ratio(label: str, a: list[Run], b: list[Run], target: Callable[[Run], float | None], steps_of,
+                floor: float | None = None) -> Result:
     """Steps arm `a` needs over the steps arm `b` needs, per seed (paired), each to the target that
     `target(b's run)` sets for that seed; `steps_of(run, target)` is the first evaluation at or above it,
     or None. A run that never reaches its target counts as reaching it one evaluation after its end
     (censored), so it is counted, not dropped. Decided on the log ratio: holds when the interval of the
-    geometric-mean ratio lies below 1 (a needs fewer steps)."""
+    geometric-mean ratio lies below 1 (a needs fewer steps). A target at chance (the mean target at or below
+    `floor`) is named as such and decides nothing."""
     b_by_seed = {r.summary.get("seed"): r for r in b if r.status == "completed"}
+    goals = [g for g in (target(r) for r in b_by_seed.values()) if g is not None]
+    if floor is not None and goals and sum(goals) / len(goals) <= floor:
+        return Result(label, INCONCLUSIVE, f"the target, {sum(goals) / len(goals):.3f}, is at chance: the runs that set "
+                      "it never trained, so steps to it measure nothing")
     logs, reached = {}, {"a": 0, "b": 0, "pairs": 0}
     for run in a:
         other = b_by_seed.get(run.summary.get("seed"))

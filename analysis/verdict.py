@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.measures import cfg, planned_steps
-from analysis.rules import HOLDS, INCONCLUSIVE, Result
+from analysis.rules import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, Result
 from analysis.runs import Run
 from analysis.stats import Estimate
 
@@ -30,9 +30,26 @@ class Verdict:
     secondary: list[Result] = field(default_factory=list)  # shown, not deciding
     note: str = ""  # what the rule adds to its parts: a cause, a caveat
     claim: str = ""  # the claim's id, filled in by the catalogue
+    parts: list[tuple[str, "Verdict"]] = field(default_factory=list)  # a claim of two statements: one verdict each
+
+    @property
+    def outcomes(self) -> set[str]:
+        """Its outcome, or each part's for a claim with a verdict per statement."""
+        return {v.verdict for _, v in self.parts} if self.parts else {self.verdict}
+
+    @property
+    def failed(self) -> bool:
+        return DOES_NOT_HOLD in self.outcomes
+
+    @property
+    def open(self) -> bool:
+        return not self.failed and INCONCLUSIVE in self.outcomes
 
     def why_not(self) -> str:
         """What kept the claim from holding: its parts that did not hold (or are open), and the rule's note."""
+        if self.parts:
+            return " ".join(f"{letter(i)} {label}: {v.why_not()}" for i, (label, v) in enumerate(self.parts)
+                            if v.verdict != HOLDS)
         if self.decision is None:
             return self.explanation
         open_parts = [leaf.line() for leaf in deciding_parts(self.decision) if leaf.outcome != HOLDS]
@@ -41,6 +58,8 @@ class Verdict:
     def key_numbers(self) -> str:
         """The verdict table's cell: each comparison that decided it (and any condition that failed), then
         the rule's own key numbers."""
+        if self.parts:
+            return " ".join(f"{letter(i)} {v.key_numbers()}" for i, (_, v) in enumerate(self.parts))
         leaves = deciding_parts(self.decision) if self.decision else []
         parts = [f"{leaf.brief()} ({leaf.outcome})" if leaf.is_comparison else leaf.line(seeds=False)
                  for leaf in leaves if leaf.is_comparison or leaf.outcome != HOLDS]
@@ -50,6 +69,20 @@ class Verdict:
     @property
     def seeds_needed(self) -> int | None:
         return self.decision.seeds_needed if self.decision and self.verdict == INCONCLUSIVE else None
+
+
+def letter(i: int) -> str:
+    return f"({'abcdefgh'[i]})"
+
+
+def split(parts: list[tuple[str, Verdict]]) -> Verdict:
+    """The verdict of a claim that makes several statements, one verdict each ("(a) holds; (b) does not
+    hold"), none combined into another: its numbers and runs are the parts' together."""
+    first = parts[0][1]
+    numbers = {k: v for _, part in parts for k, v in part.numbers.items()}
+    return Verdict("; ".join(f"{letter(i)} {v.verdict}" for i, (_, v) in enumerate(parts)),
+                   " ".join(f"{letter(i)} {label}: {v.explanation}" for i, (label, v) in enumerate(parts)),
+                   numbers, [], min(v.seeds for _, v in parts), first.dataset, first.steps, parts=list(parts))
 
 
 def deciding_parts(result: Result) -> list[Result]:

@@ -13,6 +13,7 @@ from analysis.measures import (
     ARM_LABELS,
     arm_curve,
     best_lr_mult,
+    chance_floor,
     diverged,
     final_acc,
     final_accuracy,
@@ -63,7 +64,7 @@ def convergence(bn: list[Run], base: list[Run], names: tuple[str, str] = ("BN", 
     Welch)? And must every `bn` run train. The claim is their conjunction."""
     a, b = names
     faster = steps_ratio(f"{a} trains faster (steps to the {b} run's final accuracy, same seed, {a} / {b})",
-                         bn, base, final_accuracy, reaches)
+                         bn, base, final_accuracy, reaches, floor=chance_floor(bn + base))
     higher = decide(Comparison(f"{a} ends higher (final test accuracy, {a} - {b})", final_accuracy,
                                "final test accuracy", HIGHER), bn, base)
     return all_of("BN trains faster and ends higher", [trains(a, bn), faster, higher])
@@ -88,7 +89,7 @@ def verdict(arms: Arms) -> Verdict:
         return no_runs(bn_all + base_all, "no finished runs with and without BN at lr_mult=1")
     decision = convergence(bn, base)
     base_final = final_acc(base)
-    secondary = target_ratios(bn, base, fixed_targets(base_final.mean))
+    secondary = target_ratios(bn, base, [t for t in fixed_targets(base_final.mean) if t > chance_floor(bn + base)])
     ahead, late = evals_ahead(bn, base)
     numbers: dict[str, Any] = {
         "BN final acc": final_acc(bn),

@@ -45,7 +45,7 @@ from training.probes import saturation
 # %%
 c2 = claim_arms(RESULTS, "C2")
 if c2:
-    drawn += CLAIMS_BY_ID["C2"].draw(c2, FIGURES)
+    drawn += CLAIMS_BY_ID["C2"].figures(c2, FIGURES)
     for name, runs in c2.items():
         for run in finished(runs):
             print(name, run.path.name, "drift score:", unit_drift(run))
@@ -62,7 +62,7 @@ for name, runs in c10.items():
         path = FIGURES / f"saturation_{name.replace(' ', '_')}.png"
         drawn.append(plots.convergence(curves, path, f"Saturated fraction, {name}", ylabel="saturated fraction"))
 if c10:
-    drawn += CLAIMS_BY_ID["C10"].draw(c10, FIGURES)
+    drawn += CLAIMS_BY_ID["C10"].figures(c10, FIGURES)
 
 # %% [markdown]
 # ## C4: pre-activation scale by depth at initialization
@@ -70,7 +70,7 @@ if c10:
 # %%
 c4 = claim_arms(RESULTS, "C4")
 if c4:
-    drawn += CLAIMS_BY_ID["C4"].draw(c4, FIGURES)
+    drawn += CLAIMS_BY_ID["C4"].figures(c4, FIGURES)
     scale_by_depth = CLAIMS_BY_ID["C4"].module.scale_by_depth
     for name, runs in c4.items():
         layers = scale_by_depth(finished(runs))

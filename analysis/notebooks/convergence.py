@@ -42,7 +42,7 @@ from analysis.notebook import claim_arms, report_drawn
 # %%
 c1 = claim_arms(RESULTS, "C1")
 if c1:
-    drawn += CLAIMS_BY_ID["C1"].draw(c1, FIGURES)
+    drawn += CLAIMS_BY_ID["C1"].figures(c1, FIGURES)
     for name, runs in c1.items():
         for mult in sorted({cfg(r, "optim.lr_mult") for r in runs}):
             print(f"{name}, lr x{mult:g}: final test accuracy {final_acc(select(runs, optim__lr_mult=mult)).format()}")
@@ -53,7 +53,7 @@ if c1:
 # %%
 c3 = claim_arms(RESULTS, "C3")
 if c3:
-    drawn += CLAIMS_BY_ID["C3"].draw(c3, FIGURES)
+    drawn += CLAIMS_BY_ID["C3"].figures(c3, FIGURES)
 
 # %%
 for path in drawn:

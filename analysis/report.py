@@ -281,12 +281,21 @@ def method_section() -> list[str]:
   inconclusive otherwise. A tie is claimed only by an equivalence test: two one-sided tests at 5%, i.e. the
   90% interval within the rule's margin. Intervals assume the seeds' values are roughly normal; with 5-10
   seeds that is an approximation. A mean's own interval is mean ± t(0.975, n-1) · s / sqrt(n).
-- Each claim has one primary decision. Where it needs several comparisons to all go its way (an
-  intersection-union test), each is tested at 5% and the conjunction is too, so no correction for
-  multiplicity is needed; comparisons shown as "also measured" are descriptive and do not change the verdict.
-- An inconclusive comparison says about how many seeds per arm would settle it: the n at which a test at
-  5% finds the observed difference (beyond the margin) 80% of the time, at the observed spread (normal
-  approximation, plus one seed).
+- Each claim has one primary decision (C4 makes two statements and gets a verdict for each). Where it needs
+  several parts to all go its way, it holds when every part holds, each tested at 5%: an intersection-union
+  test, so no correction is needed on that side. Rejecting it because one of k parts fails is a union of k
+  tests, so that side is corrected by Holm's step-down procedure over the parts that are comparisons: sorted by
+  the one-sided p-value of failing, the j-th smallest rejects only while p <= 0.025 / (k - j + 1). A part that
+  fails alone but not after the correction reads "inconclusive" and says so. Conditions (no run diverged) and
+  checks of recorded values are not tests and fail as they are. Comparisons shown as "also measured" are
+  descriptive and do not change the verdict.
+- Margins: "higher" and "lower" may be claimed beyond a stated margin, and ties or "about as well" only within
+  one (an equivalence or non-inferiority test); each margin is stated with its reason in the claim's note below.
+  Ratios (steps, gradient norms, the landscape measures) are compared on the log scale and shown as ratios.
+- An inconclusive comparison says which way its observed difference points. Only where it points the claim's
+  way does it give about how many seeds per arm would settle it: the n at which a test at 5% finds the observed
+  difference (beyond the margin) 80% of the time, at the observed spread (normal approximation, plus one seed).
+  Where it points against the claim, more seeds would more likely show that the claim does not hold.
 - Effect sizes: accuracy differences in accuracy units (0.010 = one point); steps to a target counted per
   run at the first evaluation at or above it, and compared as the ratio BN / baseline for runs of the
   same seed (geometric mean over seeds, interval on the log scale). A run that never reaches its target

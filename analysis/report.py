@@ -524,7 +524,7 @@ def write_report(folder: str | Path, progress=lambda line: None, results: list[C
 
 HELP = """Writes <folder>/REPORT.md and <folder>/figures/*.png: every claim's verdict from the runs its arms
 name (analysis/claims/), with the differences and intervals that decided it. A folder laid out by
-scripts/reproduce.py (<folder>/<experiment>/<job>/) or a `python train.py -m` sweep's folder (its runs
+scripts/reproduce.py (<folder>/<experiment>/<job>/) or a `python train.py -m` sweep's multirun folder (its runs
 are sorted into the claims' arms by the experiment each ran). Claims without runs are listed in one line.
 --readme README.md also writes the folders' verdicts between the README's results markers."""
 

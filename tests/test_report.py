@@ -8,7 +8,7 @@ import sys
 
 import pytest
 from conftest import ROOT
-from runfactory import dropout_runs, write_catalogue
+from runfactory import dropout_runs, write_catalogue, write_run
 
 from analysis.claims import CLAIMS
 from analysis.report import main, write_report
@@ -77,21 +77,24 @@ def test_report_twice_gives_the_same_files_and_says_what_it_found(tmp_path, caps
     assert "C1: holds" in progress and "C12: not run" in progress
 
     report = first["REPORT.md"].decode()
-    rows = [line for line in report.splitlines() if line.startswith("| C")]
-    assert [row.split()[1] for row in rows[:18]] == [c.id for c in CLAIMS]
-    verdicts = {row.split()[1]: row.split("**")[1] for row in rows[:18]}
-    assert verdicts == {
+    table = report.split("## Verdicts")[1].split("## How the numbers")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| C")]
+    verdicts = {row.split()[1]: row.split("**")[1] for row in rows}
+    assert verdicts == {  # the claims that ran, in catalogue order
         "C1": "holds",
         "C2": "holds",
-        "C7": "holds",  # C7 and C10 read runs of fig1_mnist
-        "C10": "holds",
-        "C9": "does not hold",
         "C3": "inconclusive",  # it has fig1_mnist's x1 and x5 runs, not lr_multiplier's x30
+        "C7": "holds",  # C7 and C10 read runs of fig1_mnist
+        "C9": "does not hold",
+        "C10": "holds",
         "C14": "inconclusive",  # it has fig1_mnist's BN and no-BN runs, not noisy_bn's
-        **{c: "not run" for c in ("C4", "C5", "C6", "C8", "C11", "C12", "C13", "C15", "C16", "C17", "C18")},
     }
+    assert list(verdicts) == ["C1", "C2", "C3", "C7", "C9", "C10", "C14"]
+    assert ("Not run (no runs of their arms in this folder): C4, C5, C6, C8, C11, C12, C13, C15, C16, C17, C18."
+            in report)
+    assert "## C12 " not in report  # no section for a claim that did not run
     assert "C3: Inconclusive: no finished runs for BN x30, no-BN x30" in report
-    assert "14x fewer steps" in report  # the source's number beside ours, even when not run
+    assert "14x fewer steps" in report  # the source's number beside ours
     assert "Did not reproduce:\n\n- C9: Does not hold: dropout helps BN less (gain with BN - gain without, same seed): does not hold" in report
     assert "![C1: c1_convergence](figures/c1_convergence.png)" in report
     assert {
@@ -135,8 +138,37 @@ def test_without_a_log_the_commands_and_times_are_unknown(tmp_path):
     assert "**Verdict: holds.**" in report
 
 
+def test_help_says_what_the_script_does(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python scripts/report.py <results folder>") and "multirun" in out
+
+
+def test_a_multirun_folder_is_read_by_each_runs_experiment(tmp_path):
+    """A `train.py -m experiment=fig1_mnist` sweep's folder: runs named by their settings, no experiment subfolder."""
+    fig1 = tmp_path / "multirun" / "2026-01-01" / "10-00-00"
+    write_catalogue(tmp_path / "laid_out", skip=tuple(e for c in CLAIMS for e in c.experiments if e != "fig1_mnist"))
+    for run in (tmp_path / "laid_out" / "fig1_mnist").iterdir():
+        run.rename(fig1 / run.name) if fig1.is_dir() else (fig1.mkdir(parents=True), run.rename(fig1 / run.name))
+    assert main([str(fig1)]) == 0
+    report = (fig1 / "REPORT.md").read_text()
+    assert "| C1 BN trains faster and reaches higher test accuracy | **holds**" in report
+
+
+def test_a_quick_look_names_a_target_at_chance(tmp_path):
+    """No BN never leaves chance in a short run: steps to its final accuracy measure nothing, and the report
+    says so instead of a ratio and a number of seeds."""
+    for seed in (0, 1):
+        write_run(tmp_path / "fig1_mnist" / f"none{seed}", seed=seed, bn="none", acc=lambda step: 0.1)
+        write_run(tmp_path / "fig1_mnist" / f"bn{seed}", seed=seed, bn="before",
+                  acc=lambda step, s=seed: min(0.9, 0.1 + step / 500) + 0.01 * s)
+    report = write_report(tmp_path).read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| C1 "))
+    assert "the target, 0.100, is at chance" in row and "seeds per arm would settle" not in row
+
+
 def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys):
-    for args in ([], ["--help"], [str(tmp_path), "extra"]):
+    for args in ([], ["--bogus"], [str(tmp_path), "extra"]):
         assert main(args) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and len(err.splitlines()) == 1

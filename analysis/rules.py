@@ -191,7 +191,7 @@ def judge(label: str, claim: str, margin: float, diff: Difference, shown: Callab
         return Result(label, INCONCLUSIVE, f"too few runs ({n}); {text}", diff)
     if claim == EQUAL:
         return _judge_equal(label, margin, diff, text)
-    boundary = margin if claim == HIGHER else -margin
+    boundary = (margin if claim == HIGHER else -margin) + 0.0  # + 0.0: no "-0" in the text
     above, below = diff.low > boundary, diff.high < boundary
     if (above and claim == HIGHER) or (below and claim == LOWER):
         outcome = HOLDS
@@ -330,7 +330,8 @@ def _not_rejected(part: Result, p: float, k: int) -> Result:
     """A failing part that Holm's correction over k parts does not reject: inconclusive, pointing against."""
     note = f"does not hold alone (one-sided p {p:.3g}), not after Holm's correction over {k} parts"
     return Result(part.label, INCONCLUSIVE, f"{part.text}; {note}" if part.text else note, part.difference, None,
-                  [_not_rejected(q, q.p_against() or 0.0, k) if q.outcome == DOES_NOT_HOLD else q for q in part.parts],
+                  [_not_rejected(q, q.p_against(), k) if q.outcome == DOES_NOT_HOLD and q.p_against() is not None
+                   else q for q in part.parts],
                   part.boundary, part.log_scale, part.claim, part.margin, part.combine)
 
 

@@ -4,6 +4,7 @@ any curve or probe result, in milliseconds, without training."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +26,7 @@ def write_run(
     steps: int = 1000,
     eval_every: int = 100,
     acc: Callable[[int], float] = lambda step: 0.9,
+    loss: Callable[[int], float] = lambda step: 1.0,
     extra: Callable[[int], dict] = lambda step: {},
     diverged_at: int | None = None,
     probes: dict | None = None,
@@ -32,7 +34,8 @@ def write_run(
     extra_config: dict | None = None,
     choices: dict | None = None,
 ) -> Path:
-    """One finished run. acc(step) gives test/acc (train/acc is 0.02 above); extra(step) adds metric keys;
+    """One finished run. acc(step) gives test/acc (train/acc is 0.02 above), loss(step) test/loss (the summary's
+    final_test_loss is its last value); extra(step) adds metric keys;
     diverged_at stops it there with status diverged; probes go into summary.json under their names;
     extra_config adds or replaces config groups' keys ({"bn": {"norm": "group"}}); choices are the config
     groups' options as Hydra records them (default: read off bn and model as the configs/ options set them)."""
@@ -64,7 +67,7 @@ def write_run(
                 "step": step,
                 "test/acc": acc(step),
                 "train/acc": min(acc(step) + 0.02, 1.0),
-                "test/loss": 1.0,
+                "test/loss": loss(step),
                 **extra(step),
             }
         )
@@ -79,6 +82,7 @@ def write_run(
         "experiment": experiment,
         "steps": last,
         "final_test_acc": acc(steps) if status == "completed" else None,
+        "final_test_loss": loss(steps) if status == "completed" else None,
         "wall_s": 1.0,
         **(probes or {}),
     }
@@ -145,31 +149,46 @@ def fig1_runs(root, bn_final=0.97, base_final=0.90, seeds=SEEDS, drift_bn=0.0, d
                 )
 
 
-def lr_runs(root, bn_x30_diverges=False, base_x30_final=None):
-    """base_x30_final: None makes no-BN x30 diverge, else its final accuracy (seed jitter 0.01)."""
+def lr_runs(root, bn_x30_diverges=False, base_x30_final=None, bn_x1_final=0.94, base_x5=(0.91, 500), mults=(1, 5, 30)):
+    """C3's six arms (those of `mults`): no BN x1 reaches 0.9 at step 1000, no BN x5 base_x5 = (final, at step),
+    BN x1 bn_x1_final at step 400, BN x5 0.95 at 100, BN x30 0.93 at 200 (each plus 0.001 x seed): by default the
+    best multipliers are x5 for both. base_x30_final: None makes no-BN x30 diverge (at step 200), else its final
+    accuracy (seed jitter 0.01 x seed). x1 and x5 are fig1_mnist's runs, x30 lr_multiplier's."""
     for seed in SEEDS:
         j = 0.001 * seed
         arms = {
             ("none", 1): step_curve(0.5, 0.9, 1000, j),
-            ("none", 5): step_curve(0.5, 0.91, 500, j),
-            ("before", 1): step_curve(0.5, 0.95, 400, j),
+            ("none", 5): step_curve(0.5, base_x5[0], base_x5[1], j),
+            ("before", 1): step_curve(0.5, bn_x1_final, 400, j),
             ("before", 5): step_curve(0.5, 0.95, 100, j),
             ("before", 30): step_curve(0.5, 0.93, 200, j),
         }
         for (placement, mult), acc in arms.items():
+            if mult not in mults:
+                continue
             diverge = 300 if (placement, mult) == ("before", 30) and bn_x30_diverges else None
-            write_run(
-                root / f"{placement}{mult}_{seed}", seed=seed, bn=placement, lr_mult=mult, acc=acc, diverged_at=diverge
-            )
+            write_run(root / f"{placement}{mult}_{seed}", seed=seed, bn=placement, lr_mult=mult, acc=acc,
+                      diverged_at=diverge, experiment="lr_multiplier" if mult == 30 else "fig1_mnist")
+        if 30 not in mults:
+            continue
         if base_x30_final is not None:
             x30 = step_curve(0.5, base_x30_final, 300, 10 * j)
-            write_run(root / f"none30_{seed}", seed=seed, bn="none", lr_mult=30, acc=x30)
+            write_run(root / f"none30_{seed}", seed=seed, bn="none", lr_mult=30, acc=x30, experiment="lr_multiplier")
         else:
-            write_run(root / f"none30_{seed}", seed=seed, bn="none", lr_mult=30, diverged_at=200)
+            write_run(root / f"none30_{seed}", seed=seed, bn="none", lr_mult=30, diverged_at=200,
+                      experiment="lr_multiplier")
 
 
-def poor_init_runs(root, base_final=0.1, shrink=100.0, last_final=0.6, tiny_eps_final=None):
-    """C4's arms; with tiny_eps_final, also BN last only with eps = 1e-38 (poor_init_eps), ending there."""
+LN10 = math.log(10)  # the test loss and prediction entropy of a uniform output over 10 classes
+
+
+def poor_init_runs(root, base_final=0.1, shrink=100.0, last_final=0.6, tiny_eps_final=None, long_final=0.6,
+                   base_loss=LN10, base_entropy=LN10, base_spread=0.001):
+    """C4's arms (poor_init): no BN ends at base_final, with a final test loss of base_loss + base_spread x seed
+    and a last prediction entropy of base_entropy - base_spread x seed (predictions probe), its scale at init
+    shrinking by `shrink` per layer; BN everywhere ends at 0.8; BN last only at last_final. With long_final,
+    also BN last only for 4x the steps (poor_init_long) ending there; with tiny_eps_final, also BN last only with
+    eps = 1e-38 (poor_init_eps), ending there."""
     default_eps = {"bn": {"eps": 1e-5}}
     for seed in SEEDS:
         j = 0.001 * seed
@@ -178,17 +197,47 @@ def poor_init_runs(root, base_final=0.1, shrink=100.0, last_final=0.6, tiny_eps_
             root / f"none{seed}",
             seed=seed,
             bn="none",
+            experiment="poor_init",
             acc=step_curve(0.1, base_final, 100, j),
-            extra=lambda step, stds=stds: stds if step == 0 else {},
+            loss=lambda step, s=seed: (base_loss if step else LN10) + base_spread * s,
+            extra=lambda step, stds=stds, s=seed: {**(stds if step == 0 else {}),
+                                                    **predictions(base_entropy - base_spread * s, 1.0)},
             extra_config=default_eps,
         )
-        write_run(root / f"all{seed}", seed=seed, bn="before", layers="all", acc=step_curve(0.1, 0.8, 100, j),
-                  extra_config=default_eps)
-        write_run(root / f"last{seed}", seed=seed, bn="before", layers="last", acc=step_curve(0.1, last_final, 100, j),
+        write_run(root / f"all{seed}", seed=seed, bn="before", layers="all", experiment="poor_init",
+                  acc=step_curve(0.1, 0.8, 100, j), loss=trained_loss(0.6, j),
+                  extra=lambda step, j=j: predictions(0.5 + j, 0.12), extra_config=default_eps)
+        write_run(root / f"last{seed}", seed=seed, bn="before", layers="last", experiment="poor_init",
+                  acc=step_curve(0.1, last_final, 100, j), loss=trained_loss(1.2 if last_final > 0.2 else LN10, j),
+                  extra=lambda step, j=j: predictions((1.0 if last_final > 0.2 else LN10) - j, 0.2),
                   extra_config=default_eps)
         if tiny_eps_final is not None:
             write_run(root / f"eps{seed}", seed=seed, bn="before", layers="last", experiment="poor_init_eps",
                       acc=step_curve(0.1, tiny_eps_final, 100, 10 * j), extra_config={"bn": {"eps": 1e-38}})
+    if long_final is not None:
+        poor_init_long_runs(root, long_final)
+
+
+def poor_init_long_runs(root, final=0.6, spread=0.01):
+    """C4 (b)'s arm: BN last only for 4x the steps (poor_init_long), ending at final + spread x seed."""
+    for seed in SEEDS:
+        j = 0.001 * seed
+        write_run(root / f"long{seed}", seed=seed, bn="before", layers="last", experiment="poor_init_long",
+                  steps=4000, eval_every=400, acc=step_curve(0.1, final, 400, spread * seed),
+                  loss=trained_loss(1.0 if final > 0.2 else LN10, j),
+                  extra=lambda step, j=j: predictions((0.9 if final > 0.2 else LN10) - j, 0.15),
+                  extra_config={"bn": {"eps": 1e-5}})
+
+
+def predictions(entropy: float, majority_share: float) -> dict:
+    """The predictions probe's keys at an evaluation (one class predicted when the majority share is 1)."""
+    classes = 1 if majority_share >= 1 else 10
+    return {"pred/entropy": entropy, "pred/majority_share": majority_share, "pred/classes": classes}
+
+
+def trained_loss(final: float, jitter: float = 0.0) -> Callable[[int], float]:
+    """A test loss from ln 10 at step 0 to `final` (plus jitter) after."""
+    return lambda step: (final + jitter) if step else LN10
 
 
 def identities(exact_grad_weight_error=1e-15):
@@ -244,24 +293,45 @@ def scale_runs(root, exact_grad_weight_error=1e-15, bias_effect=1e-15, bn_spread
             )
 
 
-def placement_runs(root, before=0.95, after=0.90):
+PLACEMENT_SHAPES = {  # (activation, placement) -> BN's input (|skew|, |excess kurtosis|) at lr_mult 1
+    ("sigmoid", "before"): (0.1, 0.5),
+    ("sigmoid", "after"): (0.8, 2.0),
+    ("relu", "before"): (0.1, 0.5),
+    ("relu", "after"): (2.0, 6.0),  # a ReLU's output: one-sided and sparse
+}
+
+
+def placement_runs(root, before=0.95, after=0.90, shapes=None, shape_spread=0.01):
+    """C6: BN before and after the nonlinearity at lr_mult 0.2, 1 and 5, no BN at 1, for sigmoid and ReLU.
+    before / after: final accuracy at lr_mult 1 (a number; x0.2 ends 0.05 lower, x5 0.02 lower) or per
+    lr_mult ({0.2: .., 1: .., 5: ..}). shapes overrides PLACEMENT_SHAPES: BN's input |skew| and |excess
+    kurtosis| at the last evaluation at lr_mult 1 (plus shape_spread x seed), fc1's skew positive and fc2's
+    negative; earlier evaluations, and the other lr_mults, show the other placement's shape (so that only
+    the last evaluation at lr_mult 1 gives these numbers)."""
+    shapes = {**PLACEMENT_SHAPES, **(shapes or {})}
+    other = {"before": "after", "after": "before"}
+
+    def finals(value):
+        return value if isinstance(value, dict) else {0.2: value - 0.05, 1: value, 5: value - 0.02}
+
     for seed in SEEDS:
         j = 0.001 * seed
         for activation in ("sigmoid", "relu"):
-            for placement, final in (("none", 0.85), ("before", before), ("after", after)):
-                extra = (
-                    (lambda step: {"bnin/fc1/skew": 0.1, "bnin/fc1/kurt": 0.5})
-                    if placement != "none"
-                    else (lambda step: {})
-                )
-                write_run(
-                    root / f"{activation}{placement}{seed}",
-                    seed=seed,
-                    bn=placement,
-                    activation=activation,
-                    acc=step_curve(0.1, final, 100, j),
-                    extra=extra,
-                )
+            write_run(root / f"{activation}none{seed}", seed=seed, bn="none", activation=activation,
+                      experiment="placement", acc=step_curve(0.1, 0.85, 100, j))
+            for placement, by_mult in (("before", finals(before)), ("after", finals(after))):
+                for mult, final in by_mult.items():
+
+                    def extra(step, placement=placement, mult=mult, seed=seed, activation=activation):
+                        own = step == 1000 and mult == 1
+                        skew, kurt = shapes[(activation, placement if own else other[placement])]
+                        skew, kurt = skew + shape_spread * seed, kurt + shape_spread * seed
+                        return {"bnin/fc1/skew": skew, "bnin/fc2/skew": -skew, "bnin/fc1/kurt": kurt,
+                                "bnin/fc2/kurt": kurt}
+
+                    write_run(root / f"{activation}{placement}{mult:g}_{seed}", seed=seed, bn=placement,
+                              activation=activation, lr_mult=mult, experiment="placement",
+                              acc=step_curve(0.1, final, 100, j), extra=extra)
 
 
 def dropout_runs(root, bn_gain=0.0, base_gain=0.05):
@@ -346,12 +416,15 @@ def probe_runs(root, probe: str, result: dict, bn: str = "before"):
         write_run(root / str(seed), seed=seed, bn=bn, probes={probe: result})
 
 
-def noisy_runs(root, noisy_final=0.95, base_final=0.85):
-    """C14: BN and noisy BN (its tracked unit's percentiles moving) against no BN."""
+def noisy_runs(root, noisy_final=0.95, base_final=0.85, noisy_spread=0.0):
+    """C14: BN (0.96) and noisy BN (its tracked unit's percentiles moving) against no BN, each plus 0.002 x seed;
+    noisy BN's seeds also spread by noisy_spread x (seed - 1) (-s, 0, +s: its mean stays noisy_final)."""
     for seed in SEEDS:
         j = 0.002 * seed
         for name, bn, noise, final, drift in (
-            ("bn", "before", False, 0.96, 0.0), ("noisy", "before", True, noisy_final, 1.0), ("none", "none", False, base_final, 2.0)
+            ("bn", "before", False, 0.96, 0.0),
+            ("noisy", "before", True, noisy_final + noisy_spread * (seed - 1), 1.0),
+            ("none", "none", False, base_final, 2.0),
         ):
 
             def extra(step, drift=drift):
@@ -377,39 +450,53 @@ def ics_runs(root, bn_l2=2.0, bn_cos=0.5, base_l2=1.0, base_cos=0.9):
             write_run(root / f"{bn}{seed}", seed=seed, bn=bn, experiment="ics", extra=extra)
 
 
-def landscape_runs(root, bn_scale=0.1):
-    """C16: the BN arm's three landscape measures are bn_scale times the unnormalized arm's."""
+def landscape_runs(root, bn_scale=0.1, spread=0.01, bn_grad=0.5):
+    """C16: the BN arm's three landscape measures are bn_scale times the unnormalized arm's, and its gradient
+    norm bn_grad times; every measure of a seed's run is (its arm's scale + spread x seed) times a constant."""
     for seed in SEEDS:
-        j = 0.01 * seed
-        for bn, scale in (("before", bn_scale), ("none", 1.0)):
+        j = spread * seed
+        for bn, scale, grad in (("before", bn_scale, bn_grad), ("none", 1.0, 1.0)):
 
-            def extra(step, s=scale + j):
-                return {"landscape/loss_range": 0.5 * s, "landscape/grad_change": 2.0 * s, "landscape/beta": 10.0 * s}
+            def extra(step, s=scale + j, g=grad + j):
+                return {"landscape/loss_range": 0.5 * s, "landscape/grad_change": 2.0 * s, "landscape/beta": 10.0 * s,
+                        "landscape/grad_norm": 3.0 * g}
 
             write_run(root / f"{bn}{seed}", seed=seed, bn=bn, experiment="landscape", extra=extra)
 
 
-def batch_size_runs(root, bn_small=0.70):
-    """C17: at batch 256 every norm ends at 0.90 and no norm at 0.85; at batch 2 BN ends at bn_small."""
+def batch_size_runs(root, bn_small=0.70, sizes=(2, 16, 32, 256), bn_at=None, group_at=None, bn_small_spread=0.0):
+    """C17: at every batch size each norm ends at 0.90 and no norm at 0.85, except BN at the smallest size,
+    bn_small (its seeds spread by bn_small_spread x (seed - 1)); bn_at / group_at ({batch: final}) override BN's
+    and GroupNorm's finals at other sizes. Every arm of a seed and batch shares that seed's jitter."""
     arms = {"none": ("none", "batch"), "batch": ("before", "batch"), "group": ("before", "group"), "layer": ("before", "layer")}
     for seed in SEEDS:
         j = 0.002 * seed
         for arm, (placement, norm) in arms.items():
-            for batch in (2, 16, 256):
-                final = 0.85 if arm == "none" else (bn_small if arm == "batch" and batch == 2 else 0.90)
+            for batch in sizes:
+                final = 0.85 if arm == "none" else 0.90
+                if arm == "batch":
+                    final = {sizes[0]: bn_small + bn_small_spread * (seed - 1), **(bn_at or {})}.get(batch, final)
+                if arm == "group":
+                    final = (group_at or {}).get(batch, final)
                 write_run(root / f"{arm}{batch}_{seed}", seed=seed, bn=placement, experiment="batch_size",
-                          acc=step_curve(0.1, final + j * (1 + (batch == 2)), 100),
+                          acc=step_curve(0.1, final + j * (1 + (batch == sizes[0])), 100),
                           extra_config={"bn": {"norm": norm}, "train": {"batch_size": batch}})
 
 
-def bn_only_runs(root, bn_only_final=0.7):
-    """C18: a deep MLP and the CNN, trained fully (0.9) and only in BN's parameters."""
-    models = {"mlp": {"name": "mlp", "hidden": [100] * 6}, "cnn": {"name": "cnn", "channels": [8, 8, 16, 16]}}
+BN_ONLY_MODELS = {"mlp": {"name": "mlp", "hidden": [100] * 6}, "cnn": {"name": "cnn", "channels": [8, 8, 16, 16]}}
+
+
+def bn_only_runs(root, bn_only_final=0.7, random_final=0.3):
+    """C18: a deep MLP and the CNN, trained fully (0.9), only in BN's parameters (bn_only_final) and in as many
+    random weights (random_final: a number, per model {"mlp": .., "cnn": ..}, or None: no such runs); seed jitter
+    0.002 x seed, 0.004 x seed for random weights (so BN-only - random varies by seed: -0.002 x seed)."""
     for seed in SEEDS:
-        for name, model in models.items():
-            for trainable, final in (("all", 0.9), ("bn_only", bn_only_final)):
+        for name, model in BN_ONLY_MODELS.items():
+            random = random_final[name] if isinstance(random_final, dict) else random_final
+            arms = [("all", 0.9, 0.002), ("bn_only", bn_only_final, 0.002)]
+            for trainable, final, jitter in arms + ([("random", random, 0.004)] if random is not None else []):
                 write_run(root / f"{name}_{trainable}{seed}", seed=seed, experiment="bn_only",
-                          acc=step_curve(0.1, final + 0.002 * seed, 100),
+                          acc=step_curve(0.1, final + jitter * seed, 100),
                           extra_config={"model": model, "train": {"trainable": trainable}})
 
 
@@ -443,17 +530,18 @@ def santurkar_runs(root):
         for line in lines:
             if "test/acc" in line:
                 line.update({"landscape/loss_range": 0.5 * scale, "landscape/grad_change": 2.0 * scale,
-                             "landscape/beta": 10.0 * scale})
+                             "landscape/beta": 10.0 * scale, "landscape/grad_norm": 3.0 * scale})
         (run_dir / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
 
 
 def write_catalogue(root: Path, skip: tuple[str, ...] = ()) -> Path:
     """A results folder with every experiment's runs (each claim holds), as scripts/reproduce.py lays it out:
-    claims that share runs (analysis/claims/) read them from one folder."""
+    claims that share runs (analysis/claims/) read them from one folder; `skip` leaves experiments out."""
     builders = {
         "fig1_mnist": fig1_family_runs,
-        "lr_multiplier": lr_runs,
-        "poor_init": poor_init_runs,
+        "lr_multiplier": lambda r: lr_runs(r, mults=(30,)),
+        "poor_init": lambda r: poor_init_runs(r, long_final=None),
+        "poor_init_long": poor_init_long_runs,
         "scale_invariance": scale_runs,
         "placement": placement_runs,
         "dropout": dropout_runs,

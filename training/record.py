@@ -1,6 +1,6 @@
 """One run's record on disk: metrics.jsonl (a line per logged step) and summary.json.
 
-The files are the contract between training, analysis and tests; the README lists their keys.
+The files are the contract between training, analysis and tests; docs/runs.md lists their keys.
 metrics.jsonl is flushed line by line, so a killed run leaves a readable prefix. Non-finite
 numbers (a diverged loss) are written as null, which keeps every line valid JSON.
 """

@@ -3,7 +3,7 @@
 A tracker that fails to start or to log gives one warning and turns itself off: training goes
 on, and the run folder's metrics.jsonl still has every number.
 
-What a wandb dashboard gets from a run (the README's "wandb dashboards" says how to use it):
+What a wandb dashboard gets from a run (docs/clusters.md, "wandb dashboards", says how to use it):
 - group `<experiment>/<sweep folder>` for a job of a multirun sweep, so one sweep is one group;
   the experiment (or `default`) for a single run. job_type: the experiment (or `train`).
 - name: the run's own settings, e.g. `bn=none,lr_mult=5,seed=1` (no experiment, no plumbing).

@@ -176,7 +176,7 @@ def test_sweep_is_one_wandb_group_named_after_its_folder(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    runs = {job: read_wandb_run(sweep / job) for job in ("0", "1")}
+    runs = {job: read_wandb_run(sweep / f"seed={job},train.steps=100") for job in ("0", "1")}
     assert {r["run"].run_group for r in runs.values()} == {"default/sweep-a"}
     assert [runs[job]["run"].display_name for job in ("0", "1")] == ["seed=0,steps=100", "seed=1,steps=100"]
     assert all(r["run"].job_type == "train" for r in runs.values())

@@ -49,7 +49,7 @@ from training.interrupt import EXIT_STATUS, resume_command, stop_requested
 from training.loop import LoopSettings, LoopState, train
 from training.optim import build_optimizer
 from training.progress import Progress
-from training.record import METRICS_FILE, SUMMARY_FILE, RunRecord, code_version
+from training.record import METRICS_FILE, SUMMARY_FILE, RunRecord, code_version, run_environment
 from training.probes import ProbeContext, ProbeRunner
 from training.probes.layers import bn_buffers
 from training.tracker import start_tracker
@@ -84,6 +84,7 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
     try:
         device = resolve_device(cfg.device)
         set_cpu_threads(cfg.threads, jobs_at_once(HydraConfig.get().launcher if HydraConfig.initialized() else None), cfg.model)
+        summary["environment"] = run_environment(device)
         torch.manual_seed(cfg.seed)
         data = load_dataset(cfg.dataset).to(device)
         model = build_model(cfg.model, cfg.bn, cfg.init, data.input_shape, data.classes).to(device)

@@ -10,7 +10,10 @@ from train import run
 from training.progress import Progress
 from training.record import METRICS_FILE, SUMMARY_FILE
 
-SUMMARY_KEYS = {"status", "final_test_acc", "best_test_acc", "steps", "wall_s", "steps_per_s", "seed", "git"}
+SUMMARY_KEYS = {"status", "final_test_acc", "best_test_acc", "steps", "wall_s", "steps_per_s", "seed", "git", "device",
+                "environment"}
+# What a re-run needs to trace a difference from the record (docs/runs.md)
+ENVIRONMENT_KEYS = {"torch", "torch_git", "cuda", "cudnn", "gpu", "cpu", "cpu_count", "threads", "numpy", "python", "os"}
 
 
 def read_metrics(run_dir):
@@ -41,6 +44,16 @@ def test_record_has_every_documented_key(tmp_path, config):
     assert summary["final_test_acc"] == lines[-1]["test/acc"]
     assert summary["best_test_acc"] == max(line["test/acc"] for line in lines if "test/acc" in line)
     assert summary["steps_per_s"] > 0 and summary["wall_s"] >= summary["train_s"] > 0
+    import platform
+
+    import torch
+
+    environment = read_summary(tmp_path)["environment"]
+    assert set(environment) == ENVIRONMENT_KEYS
+    assert environment["torch"] == torch.__version__ and environment["python"] == platform.python_version()
+    assert environment["threads"] == 1  # threads=1 (FAST)
+    assert (environment["gpu"] is None) == (summary["device"] == "cpu")  # a GPU's name when the run used one
+    assert isinstance(environment["cpu"], str) and environment["cpu"] and environment["os"]
 
 
 @pytest.mark.parametrize(

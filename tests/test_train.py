@@ -52,8 +52,23 @@ def test_record_has_every_documented_key(tmp_path, config):
     assert set(environment) == ENVIRONMENT_KEYS
     assert environment["torch"] == torch.__version__ and environment["python"] == platform.python_version()
     assert environment["threads"] == 1  # threads=1 (FAST)
-    assert (environment["gpu"] is None) == (summary["device"] == "cpu")  # a GPU's name when the run used one
+    # device=auto, the default: the GPU when PyTorch sees one, else the CPU; the GPU's name with it
+    assert summary["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert (environment["gpu"] is None) == (summary["device"] == "cpu")
     assert isinstance(environment["cpu"], str) and environment["cpu"] and environment["os"]
+
+
+def test_device_auto_picks_the_gpu_only_when_pytorch_sees_one(monkeypatch):
+    """What device=auto chooses, on any machine: PyTorch's answer to torch.cuda.is_available() decides."""
+    import torch
+
+    from train import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cpu") == torch.device("cpu")  # an explicit device is taken as given
 
 
 @pytest.mark.parametrize(

@@ -40,8 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import yaml  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
-from hydra._internal.config_loader_impl import get_overrides_dirname  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa: E402
 from hydra.errors import HydraException  # noqa: E402
@@ -73,6 +73,7 @@ FOLDER_IGNORES = (
 )
 # Settings of a finished run that must match the command for it to be skipped as done.
 MUST_MATCH = ("dataset.name", "train.steps")
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class UsageError(ValueError):
@@ -290,7 +291,8 @@ def plan(args: argparse.Namespace, experiment: str, claims: list[str]) -> Sweep:
                                                      *(f"{k}={v}" for k, v in settings)], experiment))
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
     sweep_dir = args.out / experiment
-    job_dirs = [sweep_dir / job_folder_name(parser, [*common, *job.overrides()]) for job in jobs]
+    keys: dict[str, str] = {}  # override -> its key, as Hydra's parser reads it (each distinct override parsed once)
+    job_dirs = [sweep_dir / job_folder_name(parser, [*common, *job.overrides()], keys) for job in jobs]
     lacking = check_existing_runs(job_dirs, jobs, cfg)
     done = sum(finished_status(d) is not None for d in job_dirs)
     command = ["-m", *common, *sweep_settings(args, experiment), "hydra/sweeper=job_list",
@@ -317,9 +319,15 @@ def compose_shared(overrides: list[str], context: str = ""):
         raise UsageError(f"{context}: {first_line(error)}" if context else first_line(error)) from None
 
 
-def job_folder_name(parser: OverridesParser, job: list[str]) -> str:
-    """hydra.job.override_dirname of a job: its overrides minus FOLDER_IGNORES, sorted, joined by ','."""
-    return get_overrides_dirname(parser.parse_overrides(job), list(FOLDER_IGNORES), item_sep=",", kv_sep="=")
+def job_folder_name(parser: OverridesParser, job: list[str], keys: dict[str, str] | None = None) -> str:
+    """hydra.job.override_dirname of a job: its overrides minus FOLDER_IGNORES, sorted, joined by ','
+    (Hydra's get_overrides_dirname). `keys` caches each override's key across the jobs of a sweep."""
+    keys = {} if keys is None else keys
+    for override in job:
+        if override not in keys:
+            keys[override] = parser.parse_overrides([override])[0].key_or_group
+    kept = [override for override in job if keys[override] not in FOLDER_IGNORES]
+    return ",".join(sorted(kept))
 
 
 def check_values(experiment: str, cfg) -> None:
@@ -341,16 +349,16 @@ def check_existing_runs(job_dirs: list[Path], jobs: list[Job], cfg) -> int:
         stored = job_dir / ".hydra" / "config.yaml"
         if not stored.is_file():
             continue
-        before = OmegaConf.load(stored)
+        before = yaml.load(stored.read_text(), Loader=YAML_LOADER) or {}  # C's loader: 435 files in a second
         differ = [
-            f"{key}={OmegaConf.select(before, key)} (this command: {OmegaConf.select(cfg, key)})"
-            for key in MUST_MATCH if OmegaConf.select(before, key) != OmegaConf.select(cfg, key)
+            f"{key}={select(before, key)} (this command: {OmegaConf.select(cfg, key)})"
+            for key in MUST_MATCH if select(before, key) != OmegaConf.select(cfg, key)
         ]
         if differ:
             raise UsageError(
                 f"{job_dir} holds a run with {', '.join(differ)}; use the same --data/--steps or another --out"
             )
-        recorded = set((OmegaConf.select(before, "probes") or {}).keys())
+        recorded = set((before.get("probes") or {}).keys())
         lacking += bool(set(job.probes) - recorded) and finished_status(job_dir) is not None
     return lacking
 
@@ -377,6 +385,15 @@ def launcher_problem(args: argparse.Namespace) -> str | None:
         return ("--launcher slurm needs SLURM's sbatch on PATH; run this on the cluster's login node, try it here "
                 "with scripts/slurm_local.sh start, or use --launcher local")
     return None
+
+
+def select(tree: dict, key: str):
+    """tree["a"]["b"] for key "a.b", None where a part is missing."""
+    for part in key.split("."):
+        if not isinstance(tree, dict):
+            return None
+        tree = tree.get(part)
+    return tree
 
 
 def finished_status(job_dir: Path) -> str | None:

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 REPRODUCE, VERIFY = ROOT / "scripts" / "reproduce.py", ROOT / "scripts" / "verify.py"
@@ -19,26 +21,37 @@ def script(path, *args, cwd):
                           timeout=300, env=ENV)
 
 
-def test_verify_reruns_a_sample_and_catches_a_record_that_does_not_match(tmp_path):
+def results(tmp_path, seeds: str, scales: str):
+    """A small results folder: C5's runs of scale_invariance at these seeds and init scales, 30 steps each."""
     out = tmp_path / "results"
-    made = script(REPRODUCE, "--claims", "C5", "--data", "digits", "--steps", "30", "--seeds", "0,1", "--launcher",
-                  "basic", "--out", out, "--", "init.scale=1e-2,1.0", cwd=tmp_path)
+    made = script(REPRODUCE, "--claims", "C5", "--data", "digits", "--steps", "30", "--seeds", seeds, "--launcher",
+                  "basic", "--out", out, "--", f"init.scale={scales}", cwd=tmp_path)
     assert made.returncode == 0, made.stdout + made.stderr
+    return out
+
+
+def verify_without_out(out, *args, cwd):
+    """verify.py without --out, its temporary folder under cwd/tmp (TMPDIR): (the result, what it left there)."""
+    temporary = cwd / "tmp"
+    temporary.mkdir(exist_ok=True)
+    result = subprocess.run([sys.executable, str(VERIFY), str(out), *args], cwd=cwd, capture_output=True, text=True,
+                            timeout=300, env={**ENV, "TMPDIR": str(temporary)})
+    return result, [p.name for p in temporary.iterdir() if p.name.startswith("verify_")]  # (torch keeps its caches there)
+
+
+def test_verify_reruns_a_record_and_catches_one_that_does_not_match(tmp_path):
+    out = results(tmp_path, "0", "1.0")  # two runs: with and without BN
     name = "scale_invariance/bn=none,init.scale=1.0,seed=0"
 
-    # Drawn at random and re-run on the machine that made the records: every number the same. Without --out
-    # the re-runs go to a temporary folder that is gone at the end.
-    temporary = tmp_path / "tmp"
-    temporary.mkdir()
-    drawn = subprocess.run([sys.executable, str(VERIFY), str(out), "--sample", "2", "--seed", "3"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=300, env={**ENV, "TMPDIR": str(temporary)})
-    assert drawn.returncode == 0, drawn.stdout + drawn.stderr
-    assert "in a temporary folder, removed at the end (--out <folder> keeps them)" in drawn.stdout
-    assert drawn.stdout.count(": completed -> completed; final test accuracy +0.0000, largest difference along the curve "
-                              "0.0000") == 2
-    assert "record -> re-run: nothing recorded differs (code version, PyTorch build, processor, threads" in drawn.stdout
-    assert "verdicts with the re-runs in place of the records: none changes" in drawn.stdout
-    assert [p.name for p in temporary.iterdir() if p.name.startswith("verify_")] == []  # (torch keeps its own caches there)
+    # Re-run on the machine that made the record: every number the same. Without --out the re-run goes to a
+    # temporary folder that is gone at the end.
+    same, left = verify_without_out(out, "--runs", name, cwd=tmp_path)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "in a temporary folder, removed at the end (--out <folder> keeps them)" in same.stdout
+    assert f"{name}: completed -> completed; final test accuracy +0.0000, largest difference along the curve 0.0000" in same.stdout
+    assert "record -> re-run: nothing recorded differs (code version, PyTorch build, processor, threads" in same.stdout
+    assert "verdicts with the re-runs in place of the records: none changes" in same.stdout
+    assert left == []
 
     # A record that does not match its re-run is caught, and so is a record made with another PyTorch build.
     summary = out / name / "summary.json"
@@ -50,6 +63,16 @@ def test_verify_reruns_a_sample_and_catches_a_record_that_does_not_match(tmp_pat
     assert f"record -> re-run: torch 2.0.0+cu118 -> {record['environment']['torch']}\n" in moved.stdout
     assert (tmp_path / "again" / "runs" / name / "summary.json").is_file()  # --out keeps the re-runs
     assert (tmp_path / "again" / "replaced" / name / "summary.json").is_file()
+
+
+@pytest.mark.slow  # the default run re-runs one named record (above)
+def test_verify_reruns_a_random_sample(tmp_path):
+    out = results(tmp_path, "0,1", "1e-2,1.0")
+    drawn, left = verify_without_out(out, "--sample", "2", "--seed", "3", cwd=tmp_path)
+    assert drawn.returncode == 0, drawn.stdout + drawn.stderr
+    assert drawn.stdout.count(": completed -> completed; final test accuracy +0.0000, largest difference along the curve "
+                              "0.0000") == 2
+    assert "verdicts with the re-runs in place of the records: none changes" in drawn.stdout and left == []
 
 
 def test_bad_arguments_get_one_line_and_exit_2(tmp_path):

@@ -715,8 +715,8 @@ def print_estimate(sweeps: list[Sweep], args: argparse.Namespace) -> None:
            f"{per_sweep:.0f} s per experiment's sweep, fitted to the committed sweeps' wall times ({RUN_LOG}); times "
            f"{factor:.2f}: {calibration}. Wall time: the experiments one after another, each one's jobs in order on "
            f"as many slots as jobs at a time, which is at most the cores (--jobs; each job uses one thread). An "
-           f"estimate: other work on the machine slows it, and the records' own times were taken two jobs at a "
-           f"time on a 2-core machine.")
+           f"estimate, assuming the jobs have their cores to themselves: other work on the machine slows them, and "
+           f"on a shared machine one calibration can be a third off (training/timing.py).")
     if gpu:
         how += (" This machine has a GPU, which the jobs use (device=auto): the estimate is for the CPU; a GPU's "
                 "speed is not measured here (docs/gpu.md).")

@@ -672,7 +672,7 @@ def print_estimate(sweeps: list[Sweep], args: argparse.Namespace) -> None:
     if reference_dir is None:
         print("time: no committed records to estimate it from (results/<data>/reproduce_log.jsonl)")
         return
-    again = all(sweep.already_complete == len(sweep.job_dirs) for sweep in sweeps)  # how long training it all again takes
+    again = all(sweep.already_complete == len(sweep.job_dirs) for sweep in sweeps)  # then: training it all again
     estimates = [job_durations(sweep.experiment, reference_dir, args.steps,
                                [d.name for d in sweep.job_dirs if again or finished_status(d) is None])
                  for sweep in sweeps]
@@ -705,7 +705,7 @@ def print_estimate(sweeps: list[Sweep], args: argparse.Namespace) -> None:
         wall = "; on a cluster the wall time is the job time over the jobs SLURM runs at once"
     print(f"  {'all'.ljust(width)}  {total_jobs:4d} jobs  {format_long(total_job)} of job time{wall}")
     scaled = f"; scaled by --steps {args.steps} over each record's steps" if args.steps else ""
-    other_data = f" ({args.data} has none of its own; its runs differ in size)" if reference_dir.name != args.data else ""
+    other_data = "" if reference_dir.name == args.data else f" ({args.data} has none of its own; its runs differ)"
     calibration = (f"this machine ran the calibration (training/timing.py: the Fig. 1 BN network on random data, one "
                    f"thread) at {rate:.0f} steps/s, against {stored['steps_per_s']:.0f} on the machine that made the "
                    f"records ({CALIBRATION_FILE.relative_to(ROOT)})" if stored else

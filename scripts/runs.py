@@ -38,7 +38,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/runs.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    parser.add_argument("folder", type=Path, help="a sweep folder (multirun/<date>/<time>), a results folder or one run")
+    parser.add_argument("folder", type=Path,
+                        help="a sweep folder (multirun/<date>/<time>), a results folder or one run")
     parser.add_argument("--csv", action="store_true", help="every column of every run as CSV, unformatted")
     return parser.parse_args(argv)
 
@@ -52,7 +53,8 @@ def table_of(folder: Path) -> pd.DataFrame:
     last_steps = [max((line["step"] for line in run.metrics), default=None) for run in runs]
     if "steps" not in table:
         table["steps"] = None
-    table["steps"] = [s if pd.notna(s) else last for s, last in zip(table["steps"], last_steps)]  # unfinished: last logged
+    # an unfinished run: the last step it logged
+    table["steps"] = [s if pd.notna(s) else last for s, last in zip(table["steps"], last_steps)]
     table["path"] = [str(Path(p).relative_to(folder)) if Path(p) != folder else "." for p in table["path"]]
     if "experiment" not in table:
         table["experiment"] = None
@@ -94,7 +96,8 @@ def text_table(table: pd.DataFrame) -> list[str]:
         lines = [[*line, path] for line, path in zip(lines, ["folder", *rows["path"]])]
         right.append(False)
     widths = [max(len(line[i]) for line in lines) for i in range(len(right))]
-    return ["  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(line, widths, right)).rstrip() for line in lines]
+    return ["  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(line, widths, right)).rstrip()
+            for line in lines]
 
 
 def footer(table: pd.DataFrame) -> str:

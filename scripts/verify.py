@@ -155,11 +155,14 @@ def machine_difference(record: Path, again: Path) -> str:
     """What differs between where the record was made and this re-run: the code version and the
     environment summary.json records (records made before it was recorded say so)."""
     before, after = load_run(record).summary, load_run(again).summary
-    differ = [f"git {short(before.get('git'))} -> {short(after.get('git'))}"] if before.get("git") != after.get("git") else []
+    differ = []
+    if before.get("git") != after.get("git"):
+        differ.append(f"git {short(before.get('git'))} -> {short(after.get('git'))}")
     if "environment" not in before:
         return "; ".join([*differ, "the record does not say on which machine or PyTorch build it was made"])
     old, new = before["environment"], after.get("environment", {})
-    differ += [f"{key} {old.get(key)} -> {new.get(key)}" for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+    differ += [f"{key} {old.get(key)} -> {new.get(key)}"
+               for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
     return "; ".join(differ) or "nothing recorded differs (code version, PyTorch build, processor, threads, Python, OS)"
 
 

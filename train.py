@@ -5,7 +5,7 @@
     python train.py -m bn=none,before optim.lr_mult=1,5 seed=0,1
 
 Every run writes metrics.jsonl, summary.json and Hydra's .hydra/config.yaml into its own folder
-(printed at the end). The README lists the config options and the record's keys.
+(printed at the end). docs/configuration.md lists the settings, docs/runs.md the record's keys.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ if __name__ == "__main__":
     check_command_line(sys.argv[1:], CONFIG_DIR)
 
 # OpenMP threads that wait for each other spin by default; on cores that another process keeps
-# busy, that spinning made a 2-thread step 6 to 22 times slower (README, Speed). Passive waiting
+# busy, that spinning made a 2-thread step 6 to 22 times slower (docs/speed.md). Passive waiting
 # sleeps instead. OpenMP reads this once, when torch loads it, so it must come before `import torch`.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -49,7 +49,7 @@ from training.interrupt import EXIT_STATUS, resume_command, stop_requested
 from training.loop import LoopSettings, LoopState, train
 from training.optim import build_optimizer
 from training.progress import Progress
-from training.record import METRICS_FILE, SUMMARY_FILE, RunRecord, code_version
+from training.record import METRICS_FILE, SUMMARY_FILE, RunRecord, code_version, run_environment
 from training.probes import ProbeContext, ProbeRunner
 from training.probes.layers import bn_buffers
 from training.tracker import start_tracker
@@ -84,6 +84,7 @@ def run(cfg: DictConfig, run_dir: str | Path, experiment: str | None = None, ove
     try:
         device = resolve_device(cfg.device)
         set_cpu_threads(cfg.threads, jobs_at_once(HydraConfig.get().launcher if HydraConfig.initialized() else None), cfg.model)
+        summary["environment"] = run_environment(device)
         torch.manual_seed(cfg.seed)
         data = load_dataset(cfg.dataset).to(device)
         model = build_model(cfg.model, cfg.bn, cfg.init, data.input_shape, data.classes).to(device)
@@ -196,7 +197,7 @@ def auto_threads(model_cfg, concurrent_jobs: int = 1) -> int:
     """threads=auto: one thread for an MLP; a CNN gets its share of the cores (all of them for a
     job alone, split between the jobs under hydra/launcher=local).
 
-    Measured (README, Speed; scripts/bench.py --threads-study), each the choice with the smallest
+    Measured (docs/speed.md; scripts/bench.py --threads-study), each the choice with the smallest
     worst case over the runs: the Fig. 1 MLP's step is ~100 small operations, and a second thread
     made it up to 6x slower without load; a small CNN with one thread fell up to 7.5x behind all
     cores when another process kept every core busy. Oversubscribed cores stay usable because

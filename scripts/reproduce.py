@@ -15,18 +15,23 @@ own settings (e.g. bn=none,optim.lr_mult=5,seed=1). The jobs run with skip_compl
 the same command again skips every job whose folder holds a finished record (completed or diverged)
 and redoes or resumes the others: an interrupted reproduction continues where it stopped. Each
 sweep's own output goes to <out>/<experiment>/reproduce.log; one JSON line per sweep goes to
-<out>/reproduce_log.jsonl. --dry-run prints the plan and how many runs sharing saves. Then:
-python scripts/report.py <out>.
+<out>/reproduce_log.jsonl. --dry-run prints the plan, how many runs sharing saves and an estimate of
+the time it takes on this machine (from the committed records' times, scaled by a short calibration,
+training/timing.py), and needs neither the data nor SLURM. A command whose runs are all complete says
+so in one line and runs nothing: --out <new folder> trains them again. Then: python scripts/report.py <out>.
 """
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,8 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import yaml  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
-from hydra._internal.config_loader_impl import get_overrides_dirname  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa: E402
 from hydra.errors import HydraException  # noqa: E402
@@ -68,6 +73,7 @@ FOLDER_IGNORES = (
 )
 # Settings of a finished run that must match the command for it to be skipped as done.
 MUST_MATCH = ("dataset.name", "train.steps")
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class UsageError(ValueError):
@@ -285,7 +291,8 @@ def plan(args: argparse.Namespace, experiment: str, claims: list[str]) -> Sweep:
                                                      *(f"{k}={v}" for k, v in settings)], experiment))
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
     sweep_dir = args.out / experiment
-    job_dirs = [sweep_dir / job_folder_name(parser, [*common, *job.overrides()]) for job in jobs]
+    keys: dict[str, str] = {}  # override -> its key, as Hydra's parser reads it (each distinct override parsed once)
+    job_dirs = [sweep_dir / job_folder_name(parser, [*common, *job.overrides()], keys) for job in jobs]
     lacking = check_existing_runs(job_dirs, jobs, cfg)
     done = sum(finished_status(d) is not None for d in job_dirs)
     command = ["-m", *common, *sweep_settings(args, experiment), "hydra/sweeper=job_list",
@@ -312,9 +319,15 @@ def compose_shared(overrides: list[str], context: str = ""):
         raise UsageError(f"{context}: {first_line(error)}" if context else first_line(error)) from None
 
 
-def job_folder_name(parser: OverridesParser, job: list[str]) -> str:
-    """hydra.job.override_dirname of a job: its overrides minus FOLDER_IGNORES, sorted, joined by ','."""
-    return get_overrides_dirname(parser.parse_overrides(job), list(FOLDER_IGNORES), item_sep=",", kv_sep="=")
+def job_folder_name(parser: OverridesParser, job: list[str], keys: dict[str, str] | None = None) -> str:
+    """hydra.job.override_dirname of a job: its overrides minus FOLDER_IGNORES, sorted, joined by ','
+    (Hydra's get_overrides_dirname). `keys` caches each override's key across the jobs of a sweep."""
+    keys = {} if keys is None else keys
+    for override in job:
+        if override not in keys:
+            keys[override] = parser.parse_overrides([override])[0].key_or_group
+    kept = [override for override in job if keys[override] not in FOLDER_IGNORES]
+    return ",".join(sorted(kept))
 
 
 def check_values(experiment: str, cfg) -> None:
@@ -336,31 +349,51 @@ def check_existing_runs(job_dirs: list[Path], jobs: list[Job], cfg) -> int:
         stored = job_dir / ".hydra" / "config.yaml"
         if not stored.is_file():
             continue
-        before = OmegaConf.load(stored)
+        before = yaml.load(stored.read_text(), Loader=YAML_LOADER) or {}  # C's loader: 435 files in a second
         differ = [
-            f"{key}={OmegaConf.select(before, key)} (this command: {OmegaConf.select(cfg, key)})"
-            for key in MUST_MATCH if OmegaConf.select(before, key) != OmegaConf.select(cfg, key)
+            f"{key}={select(before, key)} (this command: {OmegaConf.select(cfg, key)})"
+            for key in MUST_MATCH if select(before, key) != OmegaConf.select(cfg, key)
         ]
         if differ:
             raise UsageError(
                 f"{job_dir} holds a run with {', '.join(differ)}; use the same --data/--steps or another --out"
             )
-        recorded = set((OmegaConf.select(before, "probes") or {}).keys())
+        recorded = set((before.get("probes") or {}).keys())
         lacking += bool(set(job.probes) - recorded) and finished_status(job_dir) is not None
     return lacking
 
 
-def check_data(args: argparse.Namespace) -> None:
-    """The jobs run side by side and must not each download the data set: it has to be there already."""
+def data_problem(args: argparse.Namespace) -> str | None:
+    """Why the jobs could not start for want of their data, or None. The jobs run side by side and must
+    not each download the data set: it has to be there already."""
     from training.data import missing_data_error
 
-    cfg = compose_shared([*sweep_settings(args, ""), *job_overrides(args), "dataset.download=false"])
-    if missing_data_error(cfg.dataset) is not None:
-        raise UsageError(
-            f"--data {args.data}: not found under {Path(str(cfg.dataset.root)).resolve()}; set BN_DATA_DIR (or "
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose_shared([*sweep_settings(args, ""), *job_overrides(args), "dataset.download=false"])
+    GlobalHydra.instance().clear()
+    if missing_data_error(cfg.dataset) is None:
+        return None
+    return (f"--data {args.data}: not found under {Path(str(cfg.dataset.root)).resolve()}; set BN_DATA_DIR (or "
             f"-- dataset.root=...) to the folder that holds it, fetch it once with "
-            f"`python train.py dataset={args.data} train.steps=1 logger=none`, or use --data digits"
-        )
+            f"`python train.py dataset={args.data} train.steps=1 logger=none`, or use --data digits")
+
+
+def launcher_problem(args: argparse.Namespace) -> str | None:
+    """Why the sweeps could not be launched (SLURM's sbatch missing), or None."""
+    if args.launcher == "slurm" and shutil.which("sbatch") is None:
+        return ("--launcher slurm needs SLURM's sbatch on PATH; run this on the cluster's login node, try it here "
+                "with scripts/slurm_local.sh start, or use --launcher local")
+    return None
+
+
+def select(tree: dict, key: str):
+    """tree["a"]["b"] for key "a.b", None where a part is missing."""
+    for part in key.split("."):
+        if not isinstance(tree, dict):
+            return None
+        tree = tree.get(part)
+    return tree
 
 
 def finished_status(job_dir: Path) -> str | None:
@@ -498,7 +531,7 @@ def plan_all(args: argparse.Namespace) -> tuple[list[Sweep], list[str]]:
     sweeps, missing = [], []
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        check_data(args)
+        compose_shared([*sweep_settings(args, ""), *job_overrides(args)])  # what every job shares, refused once
         for experiment in experiments_for(args.claims):
             chosen = [c.id for c in CLAIMS if experiment in c.experiments and c.id in args.claims]
             if not (CONFIGS / "experiment" / f"{experiment}.yaml").is_file():
@@ -526,6 +559,187 @@ def print_plan(sweeps: list[Sweep]) -> None:
           flush=True)
 
 
+def all_complete_line(sweeps: list[Sweep], args: argparse.Namespace) -> str:
+    """The one line for a command with nothing left to run."""
+    jobs = sum(len(sweep.job_dirs) for sweep in sweeps)
+    return (f"nothing to run: all {jobs} runs of this command are already complete in {args.out} (finished records); "
+            f"to train them again, give a new folder: --out <new folder> (--dry-run estimates the time); "
+            f"the report: python scripts/report.py {shlex.quote(str(args.out))}")
+
+
+# --- how long: the committed records' times, scaled to this machine ---------------------------
+
+
+@dataclass
+class TimeEstimate:
+    experiment: str
+    durations: list[float]  # each job's time on the machine that made the records, in the order the jobs run
+    from_records: int  # jobs with a committed record of their own (the others: their experiment's mean)
+    unknown: int  # jobs with nothing to go by (an experiment without committed records), left out of durations
+
+
+def reference_folder(data: str) -> Path | None:
+    """The committed results whose times an estimate scales: the same data set's, else MNIST's."""
+    for name in (data, "mnist"):
+        if (ROOT / "results" / name / RUN_LOG).is_file():
+            return ROOT / "results" / name
+    return None
+
+
+def recorded_times(folder: Path, steps: int | None = None) -> dict[str, float]:
+    """Job folder name -> wall_s of each finished run in `folder` (one experiment's), scaled by `steps` over
+    its recorded steps when given."""
+    times = {}
+    for path in folder.glob(f"*/{SUMMARY_FILE}"):
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if summary.get("status") in FINISHED and summary.get("wall_s") and summary.get("steps"):
+            times[path.parent.name] = float(summary["wall_s"]) * (steps / summary["steps"] if steps else 1.0)
+    return times
+
+
+def job_durations(experiment: str, reference: Path, steps: int | None, names: list[str]) -> TimeEstimate:
+    """The jobs `names` (job folder names, in the order they run) of an experiment as the machine that made the
+    records in `reference` would take them: each job's own committed wall_s, or the experiment's mean for a
+    job without one (scaled by --steps over the recorded steps)."""
+    recorded = recorded_times(reference / experiment, steps)
+    mean = sum(recorded.values()) / len(recorded) if recorded else None
+    durations = [recorded.get(name, mean) for name in names]
+    return TimeEstimate(experiment, [d for d in durations if d is not None], sum(name in recorded for name in names),
+                        sum(d is None for d in durations))
+
+
+def makespan(durations: list[float], slots: int) -> float:
+    """How long jobs take run in order on `slots` at a time, each starting when a slot frees (as joblib runs them)."""
+    ends = [0.0] * max(1, slots)
+    for duration in durations:
+        heapq.heapreplace(ends, ends[0] + duration)
+    return max(ends)
+
+
+def committed_jobs_at_once(line: dict) -> int:
+    """How many jobs a committed sweep ran side by side (its launcher's n_jobs; 1 for the others)."""
+    if line.get("launcher") != "local":
+        return 1
+    words = [w for w in shlex.split(line.get("command", "")) if w.startswith("hydra.launcher.n_jobs=")]
+    return int(words[-1].split("=", 1)[1]) if words else 2
+
+
+def start_up(reference: Path) -> tuple[float, float]:
+    """Seconds a sweep costs beyond its jobs' own wall_s, from the committed sweeps: (per sweep, per job).
+    Each sweep's wall time minus the makespan of its jobs' wall_s is fitted as a + b x (jobs / jobs at a
+    time), least squares (starting Python, PyTorch and Hydra once; composing and starting each job)."""
+    rows, extra = [], []
+    for text in (reference / RUN_LOG).read_text().splitlines():
+        try:
+            line = json.loads(text)
+            experiment, sweep_s, count = line["experiment"], float(line["wall_s"]), int(line["jobs"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        if line.get("already_complete") or line.get("returncode") != 0 or count < 1:
+            continue  # a resumed or failed sweep did not run all of its jobs
+        at_once = committed_jobs_at_once(line)
+        durations = list(recorded_times(reference / experiment).values())
+        rows.append((1.0, count / at_once))
+        extra.append(sweep_s - makespan(durations, at_once))
+    if len(rows) < 2:
+        return (max(0.0, extra[0]) if extra else 0.0), 0.0
+    (a11, a12, a22) = (sum(r[0] * r[0] for r in rows), sum(r[0] * r[1] for r in rows), sum(r[1] * r[1] for r in rows))
+    b1, b2 = sum(r[0] * y for r, y in zip(rows, extra)), sum(r[1] * y for r, y in zip(rows, extra))
+    determinant = a11 * a22 - a12 * a12
+    if determinant <= 0:
+        return max(0.0, b1 / a11), 0.0
+    per_sweep, per_job = (a22 * b1 - a12 * b2) / determinant, (a11 * b2 - a12 * b1) / determinant
+    return max(0.0, per_sweep), max(0.0, per_job)
+
+
+def this_machine() -> tuple[int, bool]:
+    """The cores this process may use, and whether a job with device=auto would run on a GPU."""
+    import torch
+
+    from train import available_cores
+
+    return available_cores(), torch.cuda.is_available()
+
+
+def print_estimate(sweeps: list[Sweep], args: argparse.Namespace) -> None:
+    """Per experiment and in all, how long the plan's jobs take on this machine: an estimate, and how it was made."""
+    from training.timing import CALIBRATION_FILE, calibrate, reference
+
+    reference_dir = reference_folder(args.data)
+    if reference_dir is None:
+        print("time: no committed records to estimate it from (results/<data>/reproduce_log.jsonl)")
+        return
+    again = all(sweep.already_complete == len(sweep.job_dirs) for sweep in sweeps)  # then: training it all again
+    estimates = [job_durations(sweep.experiment, reference_dir, args.steps,
+                               [d.name for d in sweep.job_dirs if again or finished_status(d) is None])
+                 for sweep in sweeps]
+    per_sweep, per_job = start_up(reference_dir)
+    stored, rate = reference(), calibrate()
+    factor = stored["steps_per_s"] / rate if stored else 1.0
+    cores, gpu = this_machine()
+    at_once = {"local": min(args.jobs, cores), "basic": 1}.get(args.launcher)
+
+    print("time to train them all again into a new folder (--out <new folder>), an estimate:" if again
+          else "time, an estimate:")
+    width = max(len(e.experiment) for e in estimates)
+    total_job, total_wall, total_jobs = 0.0, 0.0, 0
+    for e in estimates:
+        jobs = len(e.durations) + e.unknown
+        if not jobs:
+            continue
+        job_s = factor * sum(d + per_job for d in e.durations)
+        wall_s = factor * (per_sweep + makespan([d + per_job for d in e.durations], at_once)) if at_once else None
+        total_job, total_jobs = total_job + job_s, total_jobs + jobs
+        total_wall += wall_s or 0.0
+        gap = f" ({e.unknown} without a record to go by, not counted)" if e.unknown else ""
+        wall = f", {format_long(wall_s)} of wall time" if wall_s is not None else ""
+        print(f"  {e.experiment.ljust(width)}  {jobs:4d} jobs  {format_long(job_s)} of job time{wall}{gap}")
+    if at_once:
+        how_many = "one job at a time" if at_once == 1 else f"{at_once} jobs at a time"
+        ran = f"--launcher local --jobs {args.jobs}, {cores} cores" if args.launcher == "local" else "--launcher basic"
+        wall = f", about {format_long(total_wall)} of wall time with {how_many} ({ran})"
+    else:
+        wall = "; on a cluster the wall time is the job time over the jobs SLURM runs at once"
+    print(f"  {'all'.ljust(width)}  {total_jobs:4d} jobs  {format_long(total_job)} of job time{wall}")
+    scaled = f"; scaled by --steps {args.steps} over each record's steps" if args.steps else ""
+    other_data = "" if reference_dir.name == args.data else f" ({args.data} has none of its own; its runs differ)"
+    calibration = (f"this machine ran the calibration (training/timing.py: the Fig. 1 BN network on random data, one "
+                   f"thread) at {rate:.0f} steps/s, against {stored['steps_per_s']:.0f} on the machine that made the "
+                   f"records ({CALIBRATION_FILE.relative_to(ROOT)})" if stored else
+                   f"no reference calibration ({CALIBRATION_FILE.relative_to(ROOT)} is missing): not scaled")
+    how = (f"how: the committed records' times under {display_path(reference_dir)}{other_data}: each job's wall_s "
+           f"in its own record, or its experiment's mean{scaled}; plus {per_job:.1f} s of start-up per job and "
+           f"{per_sweep:.0f} s per experiment's sweep, fitted to the committed sweeps' wall times ({RUN_LOG}); times "
+           f"{factor:.2f}: {calibration}. Wall time: the experiments one after another, each one's jobs in order on "
+           f"as many slots as jobs at a time, which is at most the cores (--jobs; each job uses one thread). An "
+           f"estimate, assuming the jobs have their cores to themselves: other work on the machine slows them, and "
+           f"on a shared machine one calibration can be a third off (training/timing.py).")
+    if gpu:
+        how += (" This machine has a GPU, which the jobs use (device=auto): the estimate is for the CPU; a GPU's "
+                "speed is not measured here (docs/gpu.md).")
+    print(textwrap.fill(how, width=110, initial_indent="  ", subsequent_indent="    "), flush=True)
+
+
+def format_long(seconds: float) -> str:
+    """1 h 05 min, 12 min, 40 s."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def display_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
@@ -538,11 +752,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}; skipped", file=sys.stderr)
     if not sweeps:
         return 2
-    print_plan(sweeps)
+    to_run = sum(len(sweep.job_dirs) - sweep.already_complete for sweep in sweeps)
     if args.dry_run:
+        print_plan(sweeps)
         for sweep in sweeps:
             print(f"  {sweep.experiment}: {display_command(sweep)}")
+        print_estimate(sweeps, args)
+        for problem in filter(None, (data_problem(args), launcher_problem(args))):
+            print(f"note: the runs need what this machine lacks: {problem}", flush=True)
         return 1 if missing else 0
+    if to_run == 0:
+        print_plan(sweeps)
+        print(all_complete_line(sweeps, args), flush=True)
+        return 1 if missing else 0
+    problem = data_problem(args) or launcher_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    print_plan(sweeps)
 
     args.out.mkdir(parents=True, exist_ok=True)
     failed: list[str] = []
@@ -567,7 +794,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous_handler)
 
     print(f"total wall time: {format_duration(time.perf_counter() - started)}")
-    print(f"next: python scripts/report.py {shlex.quote(str(args.out))}", flush=True)
+    if len(failed) < len(sweeps):  # something to report on
+        print(f"next: python scripts/report.py {shlex.quote(str(args.out))}", flush=True)
     not_reproduced = failed + [f"{problem.split(':')[0]} (no experiment file)" for problem in missing]
     if not_reproduced:
         print(f"error: not reproduced: {', '.join(not_reproduced)}", file=sys.stderr)

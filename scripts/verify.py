@@ -5,13 +5,16 @@ whether any claim's verdict changes when the re-runs replace the records.
     python scripts/verify.py results/mnist --sample 10 --seed 1
     python scripts/verify.py results/mnist --runs 'fig1_mnist/bn=none,optim.lr_mult=1,seed=0' 'ics/bn=none,seed=0'
 
-Each chosen run is trained again from its own recorded overrides (.hydra/overrides.yaml) into
-<out>/<experiment>/<job> (default: a fresh temporary folder), with no tracker. The same seed gives the
-same numbers on one CPU; on another machine or a GPU, float round-off can move a run a little, and a
-chaotic one (an unnormalized sigmoid net) more. The script prints, per run, the difference of its final
-test accuracy and the largest difference along its test-accuracy curve, then recomputes every verdict
-with the re-runs in place of the records and names any that change. Exit status 0; 1 when a verdict
-changed; 2 for bad arguments.
+Each chosen run is trained again from its own recorded overrides (.hydra/overrides.yaml), with no
+tracker, into <out>/runs/<experiment>/<job> when --out is given (kept, with <out>/replaced, the results
+folder with the re-runs in place of their records); without --out into a temporary folder that is
+removed at the end. A re-run matches its record bit for bit on the same machine, PyTorch build, thread
+count and code (summary.json's `environment` and `git`); elsewhere float round-off can move a run a
+little, and a chaotic one (an unnormalized sigmoid net) more, which is the run-to-run spread this
+script measures (docs/runs.md, "Re-runs and records"). It prints, per run, the difference of its final
+test accuracy and the largest difference along its test-accuracy curve, and what differs between the
+record's machine and this one, then recomputes every verdict with the re-runs in place of the records
+and names any that change. Exit status 0; 1 when a verdict changed or a re-run failed; 2 for bad arguments.
 """
 from __future__ import annotations
 
@@ -47,12 +50,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
     parser.add_argument("--runs", nargs="+", default=None,
                         help="runs to re-run, as <experiment>/<job> (job folders hold commas), instead of a draw")
-    parser.add_argument("--out", type=Path, default=None, help="where the re-runs go (default: a temporary folder)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="keep the re-runs in this folder (default: a temporary folder, removed at the end)")
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
         raise UsageError(f"results folder {args.folder} does not exist")
     if args.sample < 1:
         raise UsageError(f"--sample must be >= 1, got {args.sample}")
+    if args.out is not None and args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        raise UsageError(f"--out {args.out} exists and is not an empty folder; name a new one")
     return args
 
 
@@ -112,11 +118,20 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    out = args.out or Path(tempfile.mkdtemp(prefix="verify_"))
-    reruns, failed = {}, []
-    print(f"re-running {len(chosen)} run(s) of {args.folder} into {out}", flush=True)
+    if args.out is not None:
+        print(f"re-running {len(chosen)} run(s) of {args.folder} into {args.out}", flush=True)
+        return verify(args.folder, chosen, args.out)
+    with tempfile.TemporaryDirectory(prefix="verify_") as temporary:  # removed however the re-runs end
+        print(f"re-running {len(chosen)} run(s) of {args.folder} in a temporary folder, removed at the end "
+              "(--out <folder> keeps them)", flush=True)
+        return verify(args.folder, chosen, Path(temporary))
+
+
+def verify(folder: Path, chosen: list[Path], out: Path) -> int:
+    """Re-run the chosen records into out/runs, compare, and recompute the verdicts with out/replaced."""
+    reruns, failed, machines = {}, [], set()
     for number, record in enumerate(chosen, start=1):
-        name = record.relative_to(args.folder)
+        name = record.relative_to(folder)
         result = rerun(record, out / "runs" / name)
         if result.returncode != 0:
             failed.append(str(name))
@@ -126,11 +141,33 @@ def main(argv: list[str] | None = None) -> int:
         d = distance(record, reruns[record])
         print(f"  [{number}/{len(chosen)}] {name}: {d['status']}; final test accuracy {signed(d['final'])}, "
               f"largest difference along the curve {plain(d['curve'])}", flush=True)
-    changes = verdict_changes(args.folder, replaced_folder(args.folder, reruns, out / "replaced")) if reruns else []
+        machines.add(machine_difference(record, reruns[record]))
+    for line in sorted(machines):
+        print(f"  record -> re-run: {line}")
+    changes = verdict_changes(folder, replaced_folder(folder, reruns, out / "replaced")) if reruns else []
     print("verdicts with the re-runs in place of the records: " + ("; ".join(changes) if changes else "none changes"))
     if failed:
         print(f"error: {len(failed)} re-run(s) failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if changes or failed else 0
+
+
+def machine_difference(record: Path, again: Path) -> str:
+    """What differs between where the record was made and this re-run: the code version and the
+    environment summary.json records (records made before it was recorded say so)."""
+    before, after = load_run(record).summary, load_run(again).summary
+    differ = []
+    if before.get("git") != after.get("git"):
+        differ.append(f"git {short(before.get('git'))} -> {short(after.get('git'))}")
+    if "environment" not in before:
+        return "; ".join([*differ, "the record does not say on which machine or PyTorch build it was made"])
+    old, new = before["environment"], after.get("environment", {})
+    differ += [f"{key} {old.get(key)} -> {new.get(key)}"
+               for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+    return "; ".join(differ) or "nothing recorded differs (code version, PyTorch build, processor, threads, Python, OS)"
+
+
+def short(commit) -> str:
+    return str(commit)[:12] + ("-dirty" if str(commit).endswith("-dirty") else "") if commit else "unknown"
 
 
 def signed(value) -> str:

@@ -28,13 +28,31 @@ def test_single_run_writes_its_record_and_says_where(tmp_path):
     assert snapshot(run_dir) == before
 
 
+def job_folder(*overrides: str) -> str:
+    """The folder Hydra names a sweep job by default: its overrides but logger and the like, sorted, joined by ','."""
+    return ",".join(sorted(o for o in overrides if not o.startswith(("logger=", "threads=", "skip_complete="))))
+
+
 @pytest.mark.slow  # the default run has tests/test_experiments.py's command-line sweep, one folder per job
 def test_sweep_gives_each_job_its_own_folder(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli(["-m", *QUICK, "bn=none,before", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    summaries = [json.loads((sweep / str(i) / "summary.json").read_text()) for i in (0, 1)]
+    summaries = [json.loads((sweep / job_folder(*QUICK, f"bn={bn}") / "summary.json").read_text()) for bn in ("none", "before")]
     assert "bn=none" in summaries[0]["overrides"] and "bn=before" in summaries[1]["overrides"]
+
+
+def test_sweep_jobs_that_would_share_a_folder_are_refused_before_any_starts(tmp_path):
+    """threads is left out of job folder names (it does not change what is trained): a sweep over it alone
+    would put both jobs in one folder. The line says how to name the folders with it."""
+    sweep = tmp_path / "sweep"
+    result = run_cli(["-m", *QUICK, "threads=1,2", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: sweep jobs threads=1 and threads=2 would share the job folder "
+                           "train.eval_every=20,train.steps=40: folder names leave out threads"), line
+    assert "hydra.job.config.override_dirname.exclude_keys=[skip_complete,resume,logger," in line and ",threads," not in line
+    assert not sweep.exists()
 
 
 def test_sweep_with_one_bad_value_stops_before_any_job(tmp_path):
@@ -120,21 +138,24 @@ def test_local_launcher_runs_jobs_side_by_side_with_shared_cores(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli(["-m", "hydra/launcher=local", *QUICK, "seed=0,1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert all(json.loads((sweep / str(i) / "summary.json").read_text())["status"] == "completed" for i in (0, 1))
+    assert all(json.loads((sweep / job_folder(*QUICK, f"seed={i}") / "summary.json").read_text())["status"] == "completed"
+               for i in (0, 1))
 
 
 def test_skip_complete_reruns_a_sweep_without_redoing_finished_jobs(tmp_path):
     sweep = tmp_path / "sweep"
-    args = ["-m", *QUICK, "seed=0,1", "skip_complete=true", f"hydra.sweep.dir={sweep}",
-            "hydra.sweep.subdir=${hydra.job.override_dirname}", "hydra.job.config.override_dirname.exclude_keys=[skip_complete,logger,train.steps,train.eval_every]"]
-    first = run_cli(args, cwd=tmp_path)
+    # the command an interrupted sweep prints to resume it: the sweep's own plus skip_complete=true, which
+    # the job folders' names leave out, so the jobs find their folders again
+    first = run_cli(["-m", *QUICK, "seed=0,1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    done = sweep / "seed=0" / "summary.json"
+    done = sweep / job_folder(*QUICK, "seed=0") / "summary.json"
+    killed = sweep / job_folder(*QUICK, "seed=1")
     before = done.read_bytes()
-    (sweep / "seed=1" / "summary.json").unlink()  # as if the job had been killed
-    again = run_cli(args, cwd=tmp_path)
+    (killed / "summary.json").unlink()  # as if the job had been killed
+    again = run_cli(["-m", *QUICK, "seed=0,1", "skip_complete=true", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "skipped:" in again.stdout + again.stderr and done.read_bytes() == before
-    assert json.loads((sweep / "seed=1" / "summary.json").read_text())["status"] == "completed"
-    steps = [json.loads(line)["step"] for line in (sweep / "seed=1" / "metrics.jsonl").read_text().splitlines()]
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == sorted([done.parent.name, killed.name])
+    assert json.loads((killed / "summary.json").read_text())["status"] == "completed"
+    steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps))  # started over, no duplicate lines

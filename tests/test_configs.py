@@ -340,6 +340,20 @@ def test_help_descriptions_do_not_stop_mid_sentence():
             assert shown == leading or shown.endswith((".", "!", "?")), (path, shown)
 
 
+def test_the_pages_the_help_points_to_exist():
+    """`--help` sends the reader to files of the repository by path (docs/speed.md), not to sections
+    of the README that have moved."""
+    import re
+
+    from omegaconf import OmegaConf
+
+    template = OmegaConf.load(HELP_FILE).template
+    pages = set(re.findall(r"\b(?:docs|scripts|configs)/[\w./-]+\.(?:md|py|sh|yaml)\b", template))
+    assert "docs/speed.md" in pages
+    assert [page for page in sorted(pages) if not (ROOT / page).is_file()] == []
+    assert not re.search(r"README, [A-Z]", template), "a README section that moved to docs/"
+
+
 def test_help_command_prints_the_generated_help(tmp_path):
     from tests.conftest import run_cli
 

@@ -62,6 +62,11 @@ def test_a_whole_experiment_sweep_from_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     summaries = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/summary.json"))]
     assert len(summaries) == 4 and all(s["experiment"] == "fig1_mnist" for s in summaries)
-    assert sorted(tuple(sorted(s["overrides"])) for s in summaries) == sorted(
-        tuple(sorted(["experiment=fig1_mnist", *TINY[:-2], f"bn={bn}", f"seed={seed}", "optim.lr_mult=1"])) for bn in ("none", "before") for seed in (0, 1)
-    )
+    jobs = [["experiment=fig1_mnist", *TINY[:-2], f"bn={bn}", f"seed={seed}", "optim.lr_mult=1"]
+            for bn in ("none", "before") for seed in (0, 1)]
+    assert sorted(tuple(sorted(s["overrides"])) for s in summaries) == sorted(tuple(sorted(job)) for job in jobs)
+    # each job's folder is named by its settings (not logger, threads: they do not change what is trained)
+    assert sorted(p.parent.name for p in sweep.glob("*/summary.json")) == sorted(
+        ",".join(sorted(o for o in job if not o.startswith(("logger=", "threads=")))) for job in jobs)
+    assert (sweep / "bn=none,dataset=digits,experiment=fig1_mnist,optim.lr_mult=1,seed=1,train.epochs=null,"
+            "train.eval_every=10,train.evals_per_epoch=null,train.log_every=10,train.steps=20").is_dir()

@@ -81,10 +81,13 @@ def test_a_claim_runs_end_to_end_and_a_rerun_resumes(tmp_path, capsys, monkeypat
     assert line["wall_s"] > 0
     assert datetime.fromisoformat(line["finished_at"]).utcoffset() == timedelta(0)
 
-    # Everything finished: nothing is launched and nothing changes.
+    # Everything finished: nothing is launched and nothing changes, and one line says so and how to train again.
     before = snapshot(out)
     assert reproduce.main(args) == 0
-    assert f"{n} jobs, {n} already complete" in capsys.readouterr().out
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1].startswith(f"nothing to run: all {n} runs of this command are already complete in {out} "
+                                  "(finished records); to train them again, give a new folder: --out <new folder>")
+    assert not any(line.startswith(("[1/1]", "next:", "total wall time")) for line in printed)
     assert snapshot(out) == before
 
     # A job whose record is unfinished is redone, the finished ones are skipped with their records
@@ -139,3 +142,72 @@ def test_bad_arguments_give_one_line_and_run_nothing(args, message, tmp_path, mo
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and err.startswith(message), err
     assert not out.exists()
+
+
+def test_a_plan_needs_neither_the_data_nor_slurm_and_says_how_long_it_takes(tmp_path, monkeypatch, capsys):
+    """--dry-run on a machine without MNIST and without sbatch: the plan, an estimate of its time from the
+    committed records scaled by this machine's calibration, and one note on what the runs would need."""
+    import training.timing
+
+    monkeypatch.setenv("BN_DATA_DIR", str(tmp_path / "no_data"))
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable))  # no sbatch here, even where SLURM is installed
+    stored = training.timing.reference()
+    assert stored is not None, "results/calibration.json: python -m training.timing --write"
+    monkeypatch.setattr(training.timing, "calibrate", lambda: stored["steps_per_s"] / 2)  # half as fast as the reference
+    out = tmp_path / "new"
+    code = reproduce.main(["--claims", "C1", "--data", "mnist", "--out", str(out), "--jobs", "2", "--dry-run",
+                           "--launcher", "local"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    lines = printed.out.splitlines()
+    assert lines[0].startswith("fig1_mnist: ") and lines[0].endswith(" jobs (seeds 0-9) for C1, 0 already complete")
+    jobs = lines[0].split()[1]
+    assert "time, an estimate:" in lines
+    [experiment] = [line for line in lines if line.startswith("  fig1_mnist ") and "of job time" in line]
+    [total] = [line for line in lines if line.startswith("  all ")]
+    assert f" {jobs} jobs " in experiment and f" {jobs} jobs " in total and "of wall time with 2 jobs at a time" in total
+    how = " ".join(line.strip() for line in lines[lines.index(total) + 1:])
+    assert how.startswith("how: the committed records' times under ")
+    assert "times 2.00: this machine ran the calibration" in how and "results/calibration.json" in how
+    assert "Wall time: the experiments one after another" in how
+    assert lines[-1].startswith("note: the runs need what this machine lacks: --data mnist: not found under")
+    assert not out.exists()
+
+    # The same without --dry-run: the data's one line, alone; then SLURM's.
+    assert reproduce.main(["--claims", "C1", "--data", "mnist", "--out", str(out)]) == 2
+    printed = capsys.readouterr()
+    assert printed.out == "" and printed.err.startswith("error: --data mnist: not found under")
+    assert len(printed.err.splitlines()) == 1
+    assert reproduce.main(["--claims", "C12", "--data", "digits", "--out", str(out), "--launcher", "slurm"]) == 2
+    printed = capsys.readouterr()
+    assert printed.out == "" and printed.err == ("error: --launcher slurm needs SLURM's sbatch on PATH; run this on the "
+                                                 "cluster's login node, try it here with scripts/slurm_local.sh start, or "
+                                                 "use --launcher local\n")
+    assert not out.exists()
+
+
+def test_the_estimate_takes_each_jobs_recorded_time_and_the_start_up_fitted_to_the_committed_sweeps(tmp_path):
+    """Two committed sweeps, two jobs at a time: one of 2 jobs (50 s, 60 s) that took 75 s of wall time, one of
+    4 jobs of 10 s that took 40 s; beyond the makespan of their jobs (60 s, 20 s) that is 15 s and 20 s, which
+    10 s per sweep and 5 s per job and slot explain. A job with its own record takes its time, one without the
+    experiment's mean; --steps scales by the recorded steps."""
+    reference = tmp_path / "results" / "mnist"
+    sweeps = {"a": [50.0, 60.0], "b": [10.0] * 4}
+    for experiment, times in sweeps.items():
+        for seed, wall_s in enumerate(times):
+            folder = reference / experiment / f"bn=none,seed={seed}"
+            folder.mkdir(parents=True)
+            (folder / "summary.json").write_text(json.dumps({"status": "completed", "wall_s": wall_s, "steps": 1000}))
+    (reference / "reproduce_log.jsonl").write_text("".join(json.dumps(
+        {"experiment": experiment, "jobs": len(times), "already_complete": 0, "wall_s": wall_s, "returncode": 0,
+         "launcher": "local", "command": "python train.py -m hydra.launcher.n_jobs=2"}) + "\n"
+        for (experiment, times), wall_s in zip(sweeps.items(), (75.0, 40.0))))
+    assert reproduce.makespan([3, 1, 1, 1], 2) == 3 and reproduce.makespan([1, 1, 3], 2) == 4
+    assert reproduce.start_up(reference) == pytest.approx((10.0, 5.0))
+
+    names = ["bn=none,seed=0", "bn=none,seed=1", "bn=none,seed=2"]
+    estimate = reproduce.job_durations("a", reference, None, names)
+    assert estimate.durations == [50.0, 60.0, 55.0] and (estimate.from_records, estimate.unknown) == (2, 0)
+    assert reproduce.job_durations("a", reference, 100, names[:1]).durations == [5.0]
+    nothing = reproduce.job_durations("other", reference, None, names)
+    assert nothing.durations == [] and nothing.unknown == 3

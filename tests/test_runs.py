@@ -41,3 +41,38 @@ def test_a_sweep_becomes_one_table(tmp_path, config):
     assert list(table["problems"]) == [0, 0, 1]
     assert list(table["seed"])[:2] == [0, 1]
     json.dumps(table.to_dict())  # plain values only
+
+
+def test_runs_script_prints_a_sweep_as_a_table_sorted_by_its_settings(tmp_path, capsys):
+    """A tiny real sweep from the command line, one job killed before its end: scripts/runs.py gives one row
+    per job, sorted by the settings that vary (step sizes by value, not as text), with status, accuracy,
+    steps and time, and a line that sums them up."""
+    import importlib.util
+
+    from tests.conftest import ROOT, run_cli
+
+    sweep = tmp_path / "sweep"
+    made = run_cli(["-m", "bn=none,before", "optim.lr_mult=5,0.5", "train.steps=30", "train.eval_every=10",
+                    "logger=none", "threads=1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert made.returncode == 0, made.stderr[-2000:]
+    (sweep / "bn=none,optim.lr_mult=5,train.eval_every=10,train.steps=30" / "summary.json").unlink()  # killed
+
+    spec = importlib.util.spec_from_file_location("runs_script", ROOT / "scripts" / "runs.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main([str(sweep)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["bn.placement", "optim.lr_mult", "status", "final", "acc", "best", "acc", "steps", "time"]
+    rows = [line.split() for line in lines[1:5]]
+    assert [row[:3] for row in rows] == [["before", "0.5", "completed"], ["before", "5", "completed"],
+                                         ["none", "0.5", "completed"], ["none", "5", "incomplete"]]
+    summaries = {(s["overrides"][0], s["overrides"][1]): s for s in map(json.loads, (p.read_text() for p in sweep.glob("*/summary.json")))}
+    assert rows[0][3] == f"{summaries[('bn=before', 'optim.lr_mult=0.5')]['final_test_acc']:.4f}"
+    assert rows[0][5] == "30" and rows[0][7] == "s"  # steps, then the time: "1.2 s"
+    assert rows[3][3:6] == ["-", "-", "30"]  # unfinished: no accuracy; the last step it logged
+    assert lines[5].startswith("4 runs: 3 completed, 1 incomplete; ") and lines[5].endswith(" of job time")
+
+    assert script.main([str(sweep), "--csv"]) == 0
+    csv = capsys.readouterr().out.splitlines()
+    assert len(csv) == 5 and "final_test_acc" in csv[0] and "cfg/optim.lr_mult" in csv[0]
+    assert script.main([str(tmp_path / "nothing")]) == 2

@@ -154,7 +154,8 @@ def test_sweep_runs_as_real_slurm_jobs_with_complete_records(tmp_path, cluster):
     args = ["-m", "hydra/launcher=slurm", "seed=0,1", *TRAIN, ONE_CPU, f"hydra.sweep.dir={sweep}"]
     result = run_cli(args, tmp_path, env=cluster)
     assert result.returncode == 0, result.stderr[-3000:]
-    for job, seed in (("0", 0), ("1", 1)):
+    for seed in (0, 1):
+        job = f"seed={seed},train.steps=300"  # the job's folder, named by its settings
         summary = read_summary(sweep / job)
         assert summary["status"] == "completed" and summary["steps"] == 300 and summary["seed"] == seed
         assert read_metrics(sweep / job)[-1]["step"] == 300
@@ -171,6 +172,7 @@ def test_requeued_job_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted
     too late), requeued as a preemption would, and released: SLURM restarts it, and it resumes."""
     steps = 3000
     train = [f"train.steps={steps}", "train.checkpoint_every=100", "train.eval_every=500", "logger=none", "threads=1"]
+    job_folder = f"train.checkpoint_every=100,train.eval_every=500,train.steps={steps}"  # the job's folder: its settings
     sweep = tmp_path / "sweep"
     launcher = subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=slurm", *train, ONE_CPU,
@@ -182,7 +184,7 @@ def test_requeued_job_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
-        wait_for(lambda: (sweep / "0" / "checkpoint.pt").is_file(), "the job's first checkpoint")
+        wait_for(lambda: (sweep / job_folder / "checkpoint.pt").is_file(), "the job's first checkpoint")
         job_id = slurm(cluster, "squeue", "-h", "-o", "%i")
         slurm(cluster, "scontrol", "suspend", job_id)
         slurm(cluster, "scontrol", "requeue", job_id)  # a requeued suspended job is held
@@ -199,7 +201,7 @@ def test_requeued_job_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted
     assert launcher.returncode == 0, output[-3000:]
     assert reference.returncode == 0, reference_errors[-2000:]
 
-    job, uninterrupted = sweep / "0", tmp_path / "reference"
+    job, uninterrupted = sweep / job_folder, tmp_path / "reference"
     summary = read_summary(job)
     assert summary["status"] == "completed" and summary["steps"] == steps
     assert 0 < summary["resumed_from_step"] < steps

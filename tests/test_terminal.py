@@ -97,5 +97,5 @@ def test_jobs_of_a_local_launcher_sweep_say_which_wrote_each_line(tmp_path):
     for job in (0, 1):
         of_job = [line for line in lines if line.startswith(f"[job {job}] ")]
         assert any("completed after 100 steps" in line for line in of_job), result.stdout
-        assert any(line.endswith(f"record: {tmp_path / 'sweep' / str(job)}") for line in of_job)
+        assert any(line.endswith(f"record: {tmp_path / 'sweep' / f'seed={job},train.steps=100'}") for line in of_job)
     assert not any("completed after" in line and not line.startswith("[job ") for line in lines)

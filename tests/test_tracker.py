@@ -115,7 +115,7 @@ def test_failed_run_is_tagged_failed_with_exit_code_1(tmp_path, monkeypatch):
     assert wandb_run["exit_code"] == 1
 
 
-def test_interrupted_run_says_so_in_its_summary_with_exit_code_130(tmp_path, monkeypatch):
+def test_interrupted_run_says_so_in_its_summary_with_exit_code_130(tmp_path, monkeypatch, caplog):
     from tests.test_interrupt import stop_after
 
     monkeypatch.setattr(train, "stop_requested", lambda: stop_after(60))
@@ -124,6 +124,16 @@ def test_interrupted_run_says_so_in_its_summary_with_exit_code_130(tmp_path, mon
     assert summary["status"] == "interrupted"
     assert wandb_run["summary"]["status"] == "interrupted" and wandb_run["summary"]["steps"] == 60
     assert wandb_run["exit_code"] == 130 and "failed" not in wandb_run["run"].tags
+
+    # Resumed, the same wandb run goes on in a second offline folder: the upload command names both.
+    monkeypatch.undo()
+    with caplog.at_level("INFO", logger="training.tracker"):
+        resumed = train.run(compose_config([*WANDB, "resume=true"]), tmp_path)
+    assert resumed["status"] == "completed" and resumed["resumed_from_step"] == 60
+    folders = sorted(str(p) for p in tmp_path.glob("wandb/offline-run-*"))
+    assert len(folders) == 2
+    [hint] = [r.getMessage() for r in caplog.records if "wandb sync" in r.getMessage()]
+    assert hint == f"wandb: offline run written to 2 folders (one per start of the run); upload it with: wandb sync {' '.join(folders)}"
 
 
 def test_histogram_arrays_are_logged_as_64_bin_histograms_and_bad_ones_skipped(tmp_path):
@@ -176,7 +186,7 @@ def test_sweep_is_one_wandb_group_named_after_its_folder(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    runs = {job: read_wandb_run(sweep / job) for job in ("0", "1")}
+    runs = {job: read_wandb_run(sweep / f"seed={job},train.steps=100") for job in ("0", "1")}
     assert {r["run"].run_group for r in runs.values()} == {"default/sweep-a"}
     assert [runs[job]["run"].display_name for job in ("0", "1")] == ["seed=0,steps=100", "seed=1,steps=100"]
     assert all(r["run"].job_type == "train" for r in runs.values())

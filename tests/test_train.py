@@ -10,7 +10,10 @@ from train import run
 from training.progress import Progress
 from training.record import METRICS_FILE, SUMMARY_FILE
 
-SUMMARY_KEYS = {"status", "final_test_acc", "best_test_acc", "steps", "wall_s", "steps_per_s", "seed", "git", "trainable_params"}
+SUMMARY_KEYS = {"status", "final_test_acc", "best_test_acc", "steps", "wall_s", "steps_per_s", "seed", "git", "device",
+                "environment", "trainable_params"}
+# What a re-run needs to trace a difference from the record (docs/runs.md)
+ENVIRONMENT_KEYS = {"torch", "torch_git", "cuda", "cudnn", "gpu", "cpu", "cpu_count", "threads", "numpy", "python", "os"}
 
 
 def read_metrics(run_dir):
@@ -43,6 +46,32 @@ def test_record_has_every_documented_key(tmp_path, config):
     assert summary["steps_per_s"] > 0 and summary["wall_s"] >= summary["train_s"] > 0
     # every parameter trains: fc1-fc3 (64 -> 100 -> 100 -> 100, no bias before BN), BN's gamma and beta, out
     assert summary["trainable_params"] == 64 * 100 + 2 * 100 * 100 + 3 * 2 * 100 + 100 * 10 + 10
+
+    import platform
+
+    import torch
+
+    environment = read_summary(tmp_path)["environment"]
+    assert set(environment) == ENVIRONMENT_KEYS
+    assert environment["torch"] == torch.__version__ and environment["python"] == platform.python_version()
+    assert environment["threads"] == 1  # threads=1 (FAST)
+    # device=auto, the default: the GPU when PyTorch sees one, else the CPU; the GPU's name with it
+    assert summary["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert (environment["gpu"] is None) == (summary["device"] == "cpu")
+    assert isinstance(environment["cpu"], str) and environment["cpu"] and environment["os"]
+
+
+def test_device_auto_picks_the_gpu_only_when_pytorch_sees_one(monkeypatch):
+    """What device=auto chooses, on any machine: PyTorch's answer to torch.cuda.is_available() decides."""
+    import torch
+
+    from train import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("cpu") == torch.device("cpu")  # an explicit device is taken as given
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ def help_template(config_dir: Path = CONFIG_DIR) -> str:
     main = config_dir / f"{MAIN_CONFIG}.yaml"
     defaults = _group_defaults(main)
     lines = [
-        "python train.py: train one network and record the run (README.md: the details).",
+        "python train.py: train one network and record the run (README.md and docs/: the details).",
         "",
         "  python train.py [group=option ...] [key=value ...]      one run",
         "  python train.py -m key=a,b [group=x,y ...]              a sweep: one job per combination",

@@ -71,7 +71,11 @@ def _checked_config(overrides: list[str], config_dir: Path, config_name: str, mu
                     with_log_configuration=False,
                 )
                 if run:
-                    check_sweep(config) if multirun else check_run(config)
+                    if multirun:
+                        check_sweep(config)
+                        check_job_folders(config)
+                    else:
+                        check_run(config)
             except MissingConfigException as error:
                 raise option_error(error) from None
             except HydraException as error:
@@ -79,6 +83,39 @@ def _checked_config(overrides: list[str], config_dir: Path, config_name: str, mu
     finally:
         GlobalHydra.instance().clear()  # Hydra's main initializes its own
     return config
+
+
+def check_job_folders(config: DictConfig) -> None:
+    """Jobs of a sweep whose folders are named by their settings (hydra.sweep.subdir is
+    ${hydra.job.override_dirname}, the default) must not share a folder: two jobs that differ only
+    in a key left out of the names (threads=1,2, say) are refused, naming both."""
+    from hydra._internal.config_loader_impl import get_overrides_dirname
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    from training.checks import sweep_jobs
+
+    if OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir") != "${hydra.job.override_dirname}":
+        return
+    naming = config.hydra.job.config.override_dirname
+    parser, folders = OverridesParser.create(), {}
+    for job in sweep_jobs(config) or []:
+        name = get_overrides_dirname(parser.parse_overrides(list(job)), list(naming.exclude_keys),
+                                     item_sep=naming.item_sep, kv_sep=naming.kv_sep)
+        if name in folders and folders[name] != job:
+            differ = [o for o in folders[name] if o not in job] + [o for o in job if o not in folders[name]]
+            left_out = sorted({_key(o) for o in differ})
+            kept = [key for key in naming.exclude_keys if key not in left_out]
+            raise ConfigError(
+                f"sweep jobs {' and '.join(differ)} would share the job folder {name or '(the sweep folder itself)'}: "
+                f"folder names leave out {', '.join(left_out)} (hydra.job.config.override_dirname.exclude_keys); "
+                f"name them with it: hydra.job.config.override_dirname.exclude_keys=[{','.join(kept)}]"
+            )
+        folders.setdefault(name, job)
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
 
 
 def _parse(overrides: list[str]) -> None:

@@ -1,6 +1,6 @@
 """One run's record on disk: metrics.jsonl (a line per logged step) and summary.json.
 
-The files are the contract between training, analysis and tests; the README lists their keys.
+The files are the contract between training, analysis and tests; docs/runs.md lists their keys.
 metrics.jsonl is flushed line by line, so a killed run leaves a readable prefix. Non-finite
 numbers (a diverged loss) are written as null, which keeps every line valid JSON.
 """
@@ -117,6 +117,50 @@ class RunRecord:
 
     def close(self) -> None:
         self._metrics.close()
+
+
+def run_environment(device=None) -> dict[str, Any]:
+    """What a re-run needs to match this run bit for bit, besides the code (`git`) and the settings:
+    the PyTorch build, the accelerator libraries, the processor, the thread count, Python, the
+    operating system. Float round-off depends on all of them; docs/runs.md says what a re-run on
+    another machine can be expected to match. Never raises: a value that cannot be read is null."""
+    import platform
+
+    import torch
+
+    def read(what):
+        try:
+            return what()
+        except Exception:
+            return None
+
+    on_gpu = device is not None and getattr(device, "type", str(device)) == "cuda"
+    return {
+        "torch": torch.__version__,
+        "torch_git": read(lambda: torch.version.git_version),
+        "cuda": torch.version.cuda,  # the CUDA version PyTorch was built with; null for a CPU-only build
+        "cudnn": read(lambda: torch.backends.cudnn.version()) if torch.version.cuda else None,
+        "gpu": read(lambda: torch.cuda.get_device_name(device)) if on_gpu else None,
+        "cpu": read(cpu_model),
+        "cpu_count": os.cpu_count(),
+        "threads": read(torch.get_num_threads),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "os": read(platform.platform),
+    }
+
+
+def cpu_model() -> str:
+    """The processor's name: /proc/cpuinfo's model name on Linux, else what `platform` knows."""
+    import platform
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Processor", "cpu model") and value.strip():
+                return value.strip()
+    return platform.processor() or platform.machine()
 
 
 def code_version(repo: str | Path | None = None) -> str:

@@ -3,7 +3,7 @@
 A tracker that fails to start or to log gives one warning and turns itself off: training goes
 on, and the run folder's metrics.jsonl still has every number.
 
-What a wandb dashboard gets from a run (the README's "wandb dashboards" says how to use it):
+What a wandb dashboard gets from a run (docs/clusters.md, "wandb dashboards", says how to use it):
 - group `<experiment>/<sweep folder>` for a job of a multirun sweep, so one sweep is one group;
   the experiment (or `default`) for a single run. job_type: the experiment (or `train`).
 - name: the run's own settings, e.g. `bn=none,lr_mult=5,seed=1` (no experiment, no plumbing).
@@ -77,8 +77,9 @@ class NoTracker:
 class WandbTracker:
     name = "wandb"
 
-    def __init__(self, run):
+    def __init__(self, run, run_dir: Path | None = None):
         self.run = run
+        self.run_dir = Path(run_dir) if run_dir is not None else None
         self._failed = False
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
@@ -115,10 +116,18 @@ class WandbTracker:
 
     def _say_where(self) -> None:
         if self.run.settings.mode == "offline":
-            folder = self.run.settings.sync_dir
-            log.info("wandb: offline run written to %s; upload it with: wandb sync %s", folder, folder)
+            folders = offline_folders(self.run_dir, self.run.id, self.run.settings.sync_dir)
+            where = folders[0] if len(folders) == 1 else f"{len(folders)} folders (one per start of the run)"
+            log.info("wandb: offline run written to %s; upload it with: wandb sync %s", where, " ".join(folders))
         elif self.run.url:
             log.info("wandb: run at %s", self.run.url)
+
+
+def offline_folders(run_dir: Path | None, run_id: str, current: str | Path) -> list[str]:
+    """Every offline folder of one wandb run under the run folder, oldest first: a resumed run
+    writes a new offline-run-<time>-<id> folder each time it starts, and `wandb sync` needs them all."""
+    found = sorted(str(p) for p in Path(run_dir).glob(f"wandb/offline-run-*-{run_id}") if p.is_dir()) if run_dir else []
+    return found if str(current) in found else [*found, str(current)]
 
 
 def wandb_values(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -225,7 +234,7 @@ def start_tracker(
             _one_line(error),
         )
         return NoTracker()
-    tracker = WandbTracker(run)
+    tracker = WandbTracker(run, run_dir)
     for metric, summary in METRIC_SUMMARIES.items():
         tracker._guarded(run.define_metric, metric, summary=summary)
     return tracker

@@ -60,6 +60,25 @@ def test_every_claim_module_is_found_by_its_name_and_names_its_arms():
         assert claim.text and claim.source and claim.rule and claim.protocol, claim.id
 
 
+def test_a_new_module_is_planned_decided_reported_and_catalogued_with_no_other_file_edited(tmp_path):
+    """On hand-written runs (no training): the short version of the end-to-end test below."""
+    from runfactory import write_run
+
+    copy = copy_of_repository(tmp_path)
+    (copy / "analysis" / "claims" / "c99_toy.py").write_text(TOY)
+    results = tmp_path / "results"
+    plan = python(copy, "scripts/reproduce.py", "--claims", "C99", "--data", "digits", "--dry-run", "--out", str(results))
+    assert "fig1_mnist: 2 jobs (seeds 0-1) for C99" in plan.stdout
+    for seed in (0, 1):
+        write_run(results / "fig1_mnist" / f"bn=before,optim.lr_mult=1,seed={seed}", seed=seed, bn="before",
+                  acc=lambda step, s=seed: 0.9 + 0.01 * s)
+    python(copy, "scripts/report.py", str(results))
+    row = next(line for line in (results / "REPORT.md").read_text().splitlines() if line.startswith("| C99 "))
+    assert "**holds**" in row and "BN ends above chance: +0.805 [" in row
+    assert "| C99 `toy` | a toy claim: BN ends above chance |" in python(copy, "-m", "analysis.catalogue").stdout
+
+
+@pytest.mark.slow  # trains; the test above is the short version
 def test_a_new_module_is_planned_decided_and_reported_with_no_other_file_edited(tmp_path):
     copy = copy_of_repository(tmp_path)
     (copy / "analysis" / "claims" / "c99_toy.py").write_text(TOY)

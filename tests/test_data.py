@@ -14,6 +14,8 @@ from urllib.error import URLError
 import numpy as np
 import pytest
 import torch
+import torchvision.datasets  # noqa: F401 - imported here: its first import writes a torchinductor cache folder into
+#   tempfile's folder, which test_failed_download_leaves_nothing_behind watches
 from omegaconf import OmegaConf
 
 from training.data import IDX_FILES, BatchOrder, DataNotFoundError, fetch_missing_data, load_dataset, missing_data_error

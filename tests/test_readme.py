@@ -45,6 +45,21 @@ def record_of(result: subprocess.CompletedProcess):
     return found[-1] if found else None
 
 
+QUICK = ("--dry-run", "--help")  # the default run checks these lines; `-m slow` runs every line
+
+
+def test_the_readme_plans_and_help_run_as_written(tmp_path, env):
+    """The short version: every README line that plans or explains without training."""
+    commands = list(dict.fromkeys(c for c in readme_commands() if c.endswith(QUICK)))
+    assert "python scripts/reproduce.py --dry-run" in commands
+    for command in commands:
+        result = run(command, tmp_path, env)
+        assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+        if command == "python scripts/reproduce.py --dry-run":  # the plan for every claim, with its time
+            assert "an estimate:" in result.stdout and "\n  how: the committed records' times" in result.stdout
+
+
+@pytest.mark.slow  # about two minutes; test_the_readme_plans_and_help_run_as_written is the short version
 def test_the_readme_commands_run_as_written(tmp_path, env):
     commands = readme_commands()
     assert "python train.py" in commands and any("--data digits" in c for c in commands)

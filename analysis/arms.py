@@ -122,12 +122,6 @@ def runs_by_arm(arms, runs_in) -> dict[str, list]:
     return {arm.name: [run for run in runs_in(arm.experiment) if arm_matches(run, arm)] for arm in arms}
 
 
-def sorted_into_arms(arms, runs: list) -> dict[str, list]:
-    """runs_by_arm for runs from anywhere (a multirun folder, a test's folder): each run goes to the arms
-    of its own experiment (run_experiment) whose settings it matches."""
-    return runs_by_arm(arms, lambda experiment: [r for r in runs if run_experiment(r) == experiment])
-
-
 def union(arms, runs_in) -> list:
     """Every run of the arms once: sweep by sweep (`collapse`), each in its folder's order."""
     chosen, seen = [], set()

@@ -10,17 +10,18 @@ from pathlib import Path
 
 from analysis.claim import Arms
 from analysis.claims import CLAIMS_BY_ID
-from analysis.tables import load_all
+from analysis.report import folder_reader
 
-_loaded: dict[Path, list] = {}
+_readers: dict[Path, object] = {}
 
 
 def runs_in(folder: Path, experiment: str) -> list:
-    """The runs of one experiment folder (loaded once per session)."""
-    where = Path(folder) / experiment
-    if where not in _loaded:
-        _loaded[where] = load_all(where) if where.is_dir() else []
-    return _loaded[where]
+    """The runs of one experiment in a results (or multirun) folder, read as the report reads them, once
+    per session."""
+    folder = Path(folder)
+    if folder not in _readers:
+        _readers[folder] = folder_reader(folder)
+    return _readers[folder](experiment)
 
 
 def claim_arms(results: Path, claim_id: str) -> Arms:

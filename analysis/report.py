@@ -208,9 +208,8 @@ def claim_section(r: ClaimResult, folder: Path, shared: dict[str, int]) -> list[
 
 def verdict_lines(v: Verdict, prefix: str) -> list[str]:
     """A verdict's outcome and note, what decided it and what else was measured."""
-    lines = [f"**{prefix}Verdict: {v.verdict}.** " + (v.note.strip() if v.decision is not None else v.explanation), ""]
-    if prefix:
-        lines[0] = f"**{prefix}{v.verdict}.** " + (v.note.strip() if v.decision is not None else v.explanation)
+    outcome = f"{prefix}{v.verdict}" if prefix else f"Verdict: {v.verdict}"
+    lines = [f"**{outcome}.** " + (v.note.strip() if v.decision is not None else v.explanation), ""]
     if v.decision is not None:
         leaves = deciding_parts(v.decision)
         how = "95% intervals" if any(leaf.is_comparison for leaf in leaves) else "recorded values against their limits"

@@ -60,15 +60,21 @@ def test_every_claim_module_is_found_by_its_name_and_names_its_arms():
         assert claim.text and claim.source and claim.rule and claim.protocol, claim.id
 
 
-def test_a_new_module_is_planned_decided_reported_and_catalogued_with_no_other_file_edited(tmp_path):
-    """On hand-written runs (no training): the short version of the end-to-end test below."""
-    from runfactory import write_run
-
+def planned_toy(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the repository with the toy module dropped in, its plan checked: (copy, results folder)."""
     copy = copy_of_repository(tmp_path)
     (copy / "analysis" / "claims" / "c99_toy.py").write_text(TOY)
     results = tmp_path / "results"
     plan = python(copy, "scripts/reproduce.py", "--claims", "C99", "--data", "digits", "--dry-run", "--out", str(results))
     assert "fig1_mnist: 2 jobs (seeds 0-1) for C99" in plan.stdout
+    return copy, results
+
+
+def test_a_new_module_is_planned_decided_reported_and_catalogued_with_no_other_file_edited(tmp_path):
+    """On hand-written runs (no training): the short version of the end-to-end test below."""
+    from runfactory import write_run
+
+    copy, results = planned_toy(tmp_path)
     for seed in (0, 1):
         write_run(results / "fig1_mnist" / f"bn=before,optim.lr_mult=1,seed={seed}", seed=seed, bn="before",
                   acc=lambda step, s=seed: 0.9 + 0.01 * s)
@@ -80,11 +86,7 @@ def test_a_new_module_is_planned_decided_reported_and_catalogued_with_no_other_f
 
 @pytest.mark.slow  # trains; the test above is the short version
 def test_a_new_module_is_planned_decided_and_reported_with_no_other_file_edited(tmp_path):
-    copy = copy_of_repository(tmp_path)
-    (copy / "analysis" / "claims" / "c99_toy.py").write_text(TOY)
-    results = tmp_path / "results"
-    plan = python(copy, "scripts/reproduce.py", "--claims", "C99", "--data", "digits", "--dry-run", "--out", str(results))
-    assert "fig1_mnist: 2 jobs (seeds 0-1) for C99" in plan.stdout
+    copy, results = planned_toy(tmp_path)
     python(copy, "scripts/reproduce.py", "--claims", "C99", "--data", "digits", "--steps", "60", "--out", str(results))
     python(copy, "scripts/report.py", str(results))
     report = (results / "REPORT.md").read_text()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from google.protobuf.message import DecodeError
 
 import train
 from conftest import compose_config, run_cli
@@ -22,7 +23,8 @@ BLOCK_SIZE = 32768  # the .wandb log is cut into blocks of this size; a record h
 
 
 def wandb_records(path: Path):
-    """The protobuf records of a .wandb file, in order."""
+    """The protobuf records of a .wandb file, in order, up to the last one written in full (wandb's
+    writer process may be half-way through the next)."""
     from wandb.proto import wandb_internal_pb2
 
     data = path.read_bytes()
@@ -34,12 +36,17 @@ def wandb_records(path: Path):
             continue
         _checksum, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
         chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        if pos > len(data):  # the writer has not finished this record yet
+            return
         if kind == 0:
             continue
         pending = chunk if kind in (1, 2) else pending + chunk  # 1 full, 2 first, 3 middle, 4 last
         if kind in (1, 4):
             record = wandb_internal_pb2.Record()
-            record.ParseFromString(pending)
+            try:
+                record.ParseFromString(pending)
+            except DecodeError:  # a header written before its data: read again later
+                return
             yield record
 
 

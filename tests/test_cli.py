@@ -55,10 +55,12 @@ def test_sweep_jobs_that_would_share_a_folder_are_refused_before_any_starts(tmp_
     assert not sweep.exists()
 
 
-def test_sweep_with_one_bad_value_stops_before_any_job(tmp_path):
+@pytest.mark.parametrize("subdir", [[], ["hydra.sweep.subdir=${hydra.job.num}"]], ids=["named", "numbered"])
+def test_sweep_with_one_bad_value_stops_before_any_job(tmp_path, subdir):
+    """Also with job folders numbered by Hydra's own interpolation, which the checks read as text."""
     sweep = tmp_path / "sweep"
-    result = run_cli(["-m", *QUICK, "optim.lr=0.1,-1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
-    assert result.returncode == 2
+    result = run_cli(["-m", *QUICK, "optim.lr=0.1,-1", f"hydra.sweep.dir={sweep}", *subdir], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1] == "error: sweep job optim.lr=-1: optim.lr must be > 0, got -1"
     assert not sweep.exists()
 

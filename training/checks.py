@@ -252,8 +252,10 @@ def job_config(config: DictConfig, job_overrides: list[str]) -> DictConfig:
     """The config of one job of the sweep `config`."""
     from hydra.core.global_hydra import GlobalHydra
 
-    hydra_overrides = [o for o in config.hydra.overrides.hydra if not o.startswith("hydra.mode=")]  # Hydra's own
-    key = (tuple(config.hydra.overrides.task), tuple(hydra_overrides), tuple(job_overrides))
+    # as written: an override such as hydra.sweep.subdir=${hydra.job.num} is text here, not an interpolation
+    overrides = OmegaConf.to_container(config.hydra.overrides, resolve=False)
+    hydra_overrides = [o for o in overrides["hydra"] if not o.startswith("hydra.mode=")]  # Hydra's own
+    key = (tuple(overrides["task"]), tuple(hydra_overrides), tuple(job_overrides))
     if key not in _JOB_CONFIGS:
         _JOB_CONFIGS[key] = GlobalHydra.instance().config_loader().load_sweep_config(config, list(job_overrides))
     return _JOB_CONFIGS[key]

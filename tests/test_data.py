@@ -61,6 +61,21 @@ def write_small_cifar(root, per_batch=8, seed=0):
     return folder
 
 
+def test_digits_split_is_a_fixed_stratified_fifth():
+    from training.data import _digits
+
+    train_x, train_y, test_x, test_y = _digits(None)
+    again = list(_digits(None))
+    assert all(torch.equal(a, b) for a, b in zip((train_x, train_y, test_x, test_y), again))  # the same every time
+    counts, in_test = torch.bincount(torch.cat([train_y, test_y])), torch.bincount(test_y)
+    assert len(test_y) == 360 and ((in_test - 0.2 * counts).abs() < 1).all()  # each class's fifth, rounded
+    from training.data import _sklearn_data_file
+
+    rows = lambda x, y: sorted(tuple(r) for r in np.column_stack([x.reshape(len(x), -1).numpy(), y.numpy()]).tolist())
+    whole = np.loadtxt(_sklearn_data_file("digits.csv.gz"), delimiter=",", dtype=np.float32)
+    assert rows(torch.cat([train_x, test_x]), torch.cat([train_y, test_y])) == sorted(map(tuple, whole.tolist()))
+
+
 def test_digits_is_normalized_in_memory():
     data = load_dataset(dataset_cfg("digits", "unused"))
     assert data.train_x.shape == (1437, 1, 8, 8) and data.test_x.shape == (360, 1, 8, 8)

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from omegaconf import OmegaConf
 
-from training.record import METRICS_FILE, SUMMARY_FILE, flatten, read_metrics
+from training.record import METRICS_FILE, SUMMARY_FILE, flatten, read_metrics, read_yaml
 
 INCOMPLETE = "incomplete"
 
@@ -41,7 +40,7 @@ def load_run(run_dir: str | Path) -> Run:
     metrics, problems = read_metrics(run_dir / METRICS_FILE)
     summary = _read_json(run_dir / SUMMARY_FILE, problems) or {"status": INCOMPLETE}
     config_path = run_dir / ".hydra" / "config.yaml"
-    config = OmegaConf.to_container(OmegaConf.load(config_path), resolve=False) if config_path.is_file() else {}
+    config = _read_config(config_path, problems)
     return Run(run_dir, summary, config, metrics, problems, read_choices(run_dir))
 
 
@@ -51,7 +50,7 @@ def read_choices(run_dir: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        hydra = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        hydra = read_yaml(path)
     except yaml.YAMLError:
         return {}
     choices = ((hydra or {}).get("hydra") or {}).get("runtime", {}).get("choices") or {}
@@ -75,6 +74,16 @@ def load_runs(root: str | Path) -> pd.DataFrame:
         row.update({f"cfg/{k}": v for k, v in flatten(run.config, sep=".").items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _read_config(path: Path, problems: list[str]) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return read_yaml(path) or {}
+    except yaml.YAMLError as error:
+        problems.append(f"{path}: not valid YAML ({error}); the run's settings are unknown")
+        return {}
 
 
 def _read_json(path: Path, problems: list[str]) -> dict | None:

@@ -40,7 +40,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import yaml  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa: E402
@@ -50,7 +49,7 @@ from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
 from analysis.arms import Arm  # noqa: E402
 from analysis.claims import CLAIMS, CLAIMS_BY_ID, experiments_for  # noqa: E402
-from training.record import SUMMARY_FILE  # noqa: E402
+from training.record import SUMMARY_FILE, read_yaml  # noqa: E402
 
 CONFIGS = ROOT / "configs"
 TRAIN_SCRIPT = ROOT / "train.py"
@@ -73,7 +72,6 @@ FOLDER_IGNORES = (
 )
 # Settings of a finished run that must match the command for it to be skipped as done.
 MUST_MATCH = ("dataset.name", "train.steps")
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class UsageError(ValueError):
@@ -349,7 +347,7 @@ def check_existing_runs(job_dirs: list[Path], jobs: list[Job], cfg) -> int:
         stored = job_dir / ".hydra" / "config.yaml"
         if not stored.is_file():
             continue
-        before = yaml.load(stored.read_text(), Loader=YAML_LOADER) or {}  # C's loader: 435 files in a second
+        before = read_yaml(stored) or {}
         differ = [
             f"{key}={select(before, key)} (this command: {OmegaConf.select(cfg, key)})"
             for key in MUST_MATCH if select(before, key) != OmegaConf.select(cfg, key)

@@ -29,11 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import yaml  # noqa: E402
-
 from analysis.report import evaluate  # noqa: E402
 from analysis.runs import find_runs, load_run  # noqa: E402
 from analysis.tables import metric_series  # noqa: E402
+from training.record import read_yaml  # noqa: E402
 
 FINISHED = ("completed", "diverged")
 NOT_REPEATED = ("skip_complete", "resume", "logger", "hydra.", "threads")  # bookkeeping the re-run sets itself
@@ -78,7 +77,7 @@ def choose(folder: Path, args: argparse.Namespace) -> list[Path]:
 
 def rerun(record: Path, target: Path) -> subprocess.CompletedProcess:
     """Train the run again from its recorded overrides, into `target`."""
-    overrides = yaml.safe_load((record / ".hydra" / "overrides.yaml").read_text()) or []
+    overrides = read_yaml(record / ".hydra" / "overrides.yaml") or []
     kept = [o for o in overrides if not o.split("=", 1)[0].lstrip("+~").startswith(NOT_REPEATED)]
     command = [sys.executable, str(ROOT / "train.py"), *kept, "logger=none", "threads=1", f"hydra.run.dir='{target}'"]  # quoted: job folders hold = and ,
     return subprocess.run(command, capture_output=True, text=True)

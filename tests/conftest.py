@@ -47,6 +47,17 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 180, env: dict | None =
     )
 
 
+def covering(jobs: list) -> list:
+    """A few of `jobs` (each a sequence of key=value settings) that together set every value of every key at
+    least once: the default run's short version of a check that the slow run makes on every job."""
+    chosen, missing = [], {setting for job in jobs for setting in job}
+    for job in jobs:
+        if not chosen or missing & set(job):
+            chosen.append(job)
+            missing -= set(job)
+    return chosen
+
+
 def snapshot(folder: Path) -> dict:
     """Every file under `folder` with its modification time and bytes: equal means untouched."""
     return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file()}

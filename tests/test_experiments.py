@@ -6,7 +6,7 @@ import json
 import pytest
 
 from analysis.claims import CLAIMS
-from tests.conftest import CONFIGS, compose_config, run_cli
+from tests.conftest import CONFIGS, compose_config, covering, run_cli
 from train import run
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
@@ -38,9 +38,11 @@ def test_every_claim_has_an_experiment_with_seeds_swept():
         assert params["seed"] == ("range(10)" if experiment in headline else "range(5)"), experiment
 
 
+@pytest.mark.parametrize("every_job", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["each-value", "every-job"])
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_experiment_runs_its_sweep_in_tiny_form(tmp_path, experiment):
-    jobs = sweep_jobs(experiment)
+def test_experiment_runs_its_sweep_in_tiny_form(tmp_path, experiment, every_job):
+    """The default run trains jobs that between them set every value of the sweep; the slow run every job."""
+    jobs = sweep_jobs(experiment) if every_job else covering(sweep_jobs(experiment))
     for i, job in enumerate(jobs):
         cfg = compose_config([f"experiment={experiment}", *applicable(experiment, TINY), *job])
         summary = run(cfg, tmp_path / str(i), experiment, job)

@@ -11,7 +11,7 @@ import time
 from contextlib import contextmanager
 
 import train
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, compose_config
 from tests.test_resume import checkpoint_step, last_logged_step
 from training.interrupt import resume_command
 
@@ -62,8 +62,7 @@ def test_ctrl_c_records_an_interrupted_run_whose_printed_command_resumes_it_to_t
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming from the checkpoint at step {summary['steps']}" in resumed.stdout + resumed.stderr
 
-    reference = run_cli([*INTERRUPTIBLE, f"hydra.run.dir={tmp_path / 'reference'}"], cwd=tmp_path)
-    assert reference.returncode == 0, reference.stderr[-2000:]
+    train.run(compose_config(INTERRUPTIBLE), tmp_path / "reference")  # in this process: one thread, as the run had
     assert (run_dir / "metrics.jsonl").read_text() == (tmp_path / "reference" / "metrics.jsonl").read_text()
     ended, expected = (json.loads((d / "summary.json").read_text()) for d in (run_dir, tmp_path / "reference"))
     for key in ("status", "steps", "final_test_acc", "final_test_loss", "best_test_acc"):

@@ -167,6 +167,7 @@ def test_sweep_runs_as_real_slurm_jobs_with_complete_records(tmp_path, cluster):
     assert "Call #2 - Bypassing sacct error" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow  # the default run resumes a SIGKILLed run (tests/test_resume.py) and a requeued one in-process
 def test_requeued_job_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted_run(tmp_path, cluster):
     """A running job is suspended right after its first checkpoint (so the requeue cannot come
     too late), requeued as a preemption would, and released: SLURM restarts it, and it resumes."""

@@ -30,6 +30,22 @@ def test_a_folder_without_summary_is_incomplete(tmp_path):
     assert loaded.status == "incomplete" and "summary.json" in loaded.problems[0]
 
 
+def test_a_runs_config_reads_as_omegaconf_reads_it_and_a_damaged_one_is_a_problem(tmp_path, config):
+    from omegaconf import OmegaConf
+
+    cfg = config("experiment=scale_invariance", "bn.eps=1e-38", "init.scale=1e-4", "+note=${optim.lr}")
+    (tmp_path / ".hydra").mkdir()
+    OmegaConf.save(cfg, tmp_path / ".hydra" / "config.yaml")  # as Hydra writes it: interpolations as text
+    (tmp_path / "metrics.jsonl").write_text('{"step": 0, "test/acc": 0.1}\n')
+    loaded = load_run(tmp_path)
+    assert loaded.config == OmegaConf.to_container(OmegaConf.load(tmp_path / ".hydra" / "config.yaml"), resolve=False)
+    assert loaded.config["init"]["scale"] == 1e-4 and loaded.config["bn"]["eps"] == 1e-38 and loaded.config["note"] == "${optim.lr}"
+
+    (tmp_path / ".hydra" / "config.yaml").write_text("bn: {placement: before\n")  # cut mid-write
+    damaged = load_run(tmp_path)
+    assert damaged.config == {} and "config.yaml: not valid YAML" in damaged.problems[0]
+
+
 def test_a_sweep_becomes_one_table(tmp_path, config):
     for seed in (0, 1):
         run(config("train.steps=30", f"seed={seed}"), tmp_path / "sweep" / str(seed))

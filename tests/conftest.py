@@ -47,6 +47,23 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 180, env: dict | None =
     )
 
 
+def write_job(folder: Path, overrides: list[str], experiment: str | None = None) -> None:
+    """One job of `python train.py -m [experiment=<experiment>] <overrides>`, run in this process (no
+    interpreter start): the run's record plus the .hydra/ files Hydra writes beside it (the resolved
+    config, the config groups' choices)."""
+    from omegaconf import OmegaConf
+
+    from train import run
+
+    given = [f"experiment={experiment}"] if experiment else []
+    choices = OmegaConf.to_container(compose_config([*given, *overrides], with_hydra=True).hydra.runtime.choices)
+    cfg = compose_config([*given, *overrides])
+    run(cfg, folder, experiment=experiment, overrides=overrides)
+    (folder / ".hydra").mkdir(exist_ok=True)
+    OmegaConf.save(cfg, folder / ".hydra" / "config.yaml", resolve=True)
+    OmegaConf.save({"hydra": {"runtime": {"choices": choices}}}, folder / ".hydra" / "hydra.yaml")
+
+
 def covering(jobs: list) -> list:
     """A few of `jobs` (each a sequence of key=value settings) that together set every value of every key at
     least once: the default run's short version of a check that the slow run makes on every job."""

@@ -104,9 +104,7 @@ def test_a_module_copied_under_a_new_number_is_a_new_claim_and_a_deleted_one_is_
     (claims / "c15_ics.py").unlink()
     plan = python(copy, "scripts/reproduce.py", "--data", "digits", "--dry-run", "--out", str(tmp_path / "r")).stdout
     assert "ics: 10 jobs (seeds 0-4) for C16, C19," in plan
-    assert "C15" not in plan
-    listed = python(copy, "-c", "from analysis.claims import CLAIMS; print(' '.join(c.id for c in CLAIMS))").stdout
-    assert listed.split() == [f"C{n}" for n in range(1, 20) if n != 15]
+    assert "C15" not in plan and "for C16, C19" in plan
 
 
 @pytest.mark.parametrize("bad, message", [

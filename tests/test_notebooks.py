@@ -11,28 +11,13 @@ from pathlib import Path
 
 import jupytext
 import pytest
-from conftest import ROOT, compose_config
+from conftest import ROOT, write_job
 from nbclient import NotebookClient
-from omegaconf import OmegaConf
 
 from analysis.report import main as report_main
-from train import run
 
 NOTEBOOKS = sorted((ROOT / "analysis" / "notebooks").glob("*.py"))
 TINY = ["dataset=digits", "train.steps=150", "train.eval_every=50", "train.log_every=25", "threads=1", "logger=none"]
-
-
-def sweep_job(results: Path, experiment: str, overrides: list[str]) -> None:
-    """One job of `python train.py -m experiment=<experiment> ...`, in-process (no interpreter start per job):
-    the run's record plus the resolved .hydra/config.yaml and the config groups' choices that Hydra would write."""
-    full = compose_config([f"experiment={experiment}", *TINY, *overrides], with_hydra=True)
-    choices = OmegaConf.to_container(full.hydra.runtime.choices)
-    cfg = compose_config([f"experiment={experiment}", *TINY, *overrides])
-    folder = results / experiment / ",".join(overrides)
-    run(cfg, folder, experiment=experiment, overrides=overrides)
-    (folder / ".hydra").mkdir(exist_ok=True)
-    OmegaConf.save(cfg, folder / ".hydra" / "config.yaml", resolve=True)
-    OmegaConf.save({"hydra": {"runtime": {"choices": choices}}}, folder / ".hydra" / "hydra.yaml")
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +26,8 @@ def tiny_results(tmp_path_factory) -> Path:
     results = tmp_path_factory.mktemp("results")
     for bn in ("none", "before"):
         for seed in (0, 1):
-            sweep_job(results, "fig1_mnist", [f"bn={bn}", "optim.lr_mult=1", f"seed={seed}"])
+            job = [f"bn={bn}", "optim.lr_mult=1", f"seed={seed}"]
+            write_job(results / "fig1_mnist" / ",".join(job), [*TINY, *job], "fig1_mnist")
     return results
 
 

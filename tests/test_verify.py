@@ -74,9 +74,10 @@ def test_verify_reruns_a_record_and_catches_one_that_does_not_match(tmp_path, ca
     record = json.loads(summary.read_text())
     summary.write_text(json.dumps({**record, "final_test_acc": record["final_test_acc"] - 0.25,
                                    "environment": {**record["environment"], "torch": "2.0.0+cu118"}}))
-    moved = script(VERIFY, out, "--runs", name, "--out", tmp_path / "again", cwd=tmp_path)  # as a user types it
-    assert f"{name}: completed -> completed; final test accuracy +0.2500" in moved.stdout, moved.stdout + moved.stderr
-    assert f"record -> re-run: torch 2.0.0+cu118 -> {record['environment']['torch']}\n" in moved.stdout
+    status, moved, _ = verify_in(out, "--runs", name, "--out", tmp_path / "again", capsys=capsys, monkeypatch=monkeypatch,
+                                 tmp_path=tmp_path)
+    assert f"{name}: completed -> completed; final test accuracy +0.2500" in moved, moved
+    assert f"record -> re-run: torch 2.0.0+cu118 -> {record['environment']['torch']}\n" in moved
     assert (tmp_path / "again" / "runs" / name / "summary.json").is_file()  # --out keeps the re-runs
     assert (tmp_path / "again" / "replaced" / name / "summary.json").is_file()
 

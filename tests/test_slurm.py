@@ -149,6 +149,7 @@ def read_metrics(folder: Path) -> list[dict]:
     return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # the default run checks the launcher's config and the cluster's one-line refusals
 def test_sweep_runs_as_real_slurm_jobs_with_complete_records(tmp_path, cluster):
     sweep = tmp_path / "sweep"
     args = ["-m", "hydra/launcher=slurm", "seed=0,1", *TRAIN, ONE_CPU, f"hydra.sweep.dir={sweep}"]

@@ -131,15 +131,21 @@ def test_sweep_whose_data_is_missing_is_refused_once_before_any_job(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"] and list((tmp_path / "empty").iterdir()) == []
 
 
-def test_a_sweep_on_the_local_launcher_then_skip_complete_redoes_only_unfinished_jobs(tmp_path):
-    """The local launcher runs the jobs side by side; the command an interrupted sweep prints to resume it
-    is the sweep's own plus skip_complete=true, which the job folders' names leave out, so the jobs find
-    their folders again."""
+@pytest.mark.slow  # the default run has the same sweep on Hydra's basic launcher (below) and the local launcher's config
+def test_local_launcher_runs_jobs_side_by_side_with_shared_cores(tmp_path):
     sweep = tmp_path / "sweep"
-    first = run_cli(["-m", "hydra/launcher=local", *QUICK, "seed=0,1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
+    result = run_cli(["-m", "hydra/launcher=local", *QUICK, "seed=0,1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
     assert all(json.loads((sweep / job_folder(*QUICK, f"seed={i}") / "summary.json").read_text())["status"] == "completed"
                for i in (0, 1))
+
+
+def test_skip_complete_reruns_a_sweep_without_redoing_finished_jobs(tmp_path):
+    """The command an interrupted sweep prints to resume it is the sweep's own plus skip_complete=true, which
+    the job folders' names leave out, so the jobs find their folders again."""
+    sweep = tmp_path / "sweep"
+    first = run_cli(["-m", *QUICK, "seed=0,1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
     done = sweep / job_folder(*QUICK, "seed=0") / "summary.json"
     killed = sweep / job_folder(*QUICK, "seed=1")
     before = done.read_bytes()

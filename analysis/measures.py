@@ -130,8 +130,13 @@ def layer_order(name: str) -> tuple[str, int]:
 
 def hidden_layers(run: Run, pattern: str) -> list[str]:
     """Layer names that occur in the run's metric keys matching `pattern` (one group: the layer)."""
-    names = {m.group(1) for line in run.metrics for k in line if (m := re.fullmatch(pattern, k))}
+    names = {m.group(1) for k in metric_keys(run) if (m := re.fullmatch(pattern, k))}
     return sorted(names, key=layer_order)
+
+
+def metric_keys(run: Run) -> set[str]:
+    """Every key the run's metric lines hold (each line holds some of them)."""
+    return {k for line in run.metrics for k in line}
 
 
 def best_lr_mult(runs: list[Run]) -> float | None:
@@ -192,7 +197,7 @@ def tracked_units(run: Run) -> dict[str, list[dict]]:
         return {}
     layer = layers[-1]
     pattern = activations.unit_key(layer, r"(\d+)", p50)
-    units = sorted({int(m.group(1)) for line in run.metrics for k in line if (m := re.fullmatch(pattern, k))})
+    units = sorted({int(m.group(1)) for k in metric_keys(run) if (m := re.fullmatch(pattern, k))})
     keys_of = {f"{layer} unit {u}": (lambda stat, u=u: activations.unit_key(layer, u, stat)) for u in units} or {
         f"{layer} (mean over units)": lambda stat: activations.layer_key(layer, stat)
     }

@@ -60,18 +60,20 @@ def test_a_sweep_becomes_one_table(tmp_path, config):
 
 
 def test_runs_script_prints_a_sweep_as_a_table_sorted_by_its_settings(tmp_path, capsys):
-    """A tiny real sweep from the command line, one job killed before its end: scripts/runs.py gives one row
-    per job, sorted by the settings that vary (step sizes by value, not as text), with status, accuracy,
-    steps and time, and a line that sums them up."""
+    """A tiny real sweep (its jobs run in this process, with the records and .hydra/ files of
+    `train.py -m bn=none,before optim.lr_mult=5,0.5 ...`), one job killed before its end: scripts/runs.py gives
+    one row per job, sorted by the settings that vary (step sizes by value, not as text), with status,
+    accuracy, steps and time, and a line that sums them up."""
     import importlib.util
 
-    from tests.conftest import ROOT, run_cli
+    from tests.conftest import ROOT, write_job
 
     sweep = tmp_path / "sweep"
-    made = run_cli(["-m", "bn=none,before", "optim.lr_mult=5,0.5", "train.steps=30", "train.eval_every=10",
-                    "logger=none", "threads=1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
-    assert made.returncode == 0, made.stderr[-2000:]
-    (sweep / "bn=none,optim.lr_mult=5,train.eval_every=10,train.steps=30" / "summary.json").unlink()  # killed
+    for bn in ("none", "before"):
+        for mult in ("5", "0.5"):
+            job = [f"bn={bn}", f"optim.lr_mult={mult}", "train.steps=30", "train.eval_every=10"]
+            write_job(sweep / ",".join(job), [*job, "logger=none", "threads=1"])
+    (sweep / "bn=none,optim.lr_mult=5,train.steps=30,train.eval_every=10" / "summary.json").unlink()  # killed
 
     spec = importlib.util.spec_from_file_location("runs_script", ROOT / "scripts" / "runs.py")
     script = importlib.util.module_from_spec(spec)

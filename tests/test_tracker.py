@@ -183,6 +183,7 @@ def test_run_name_keeps_the_settings_and_drops_experiment_and_plumbing():
     assert run_name(["experiment=fig1_mnist"]) == "defaults"
 
 
+@pytest.mark.slow  # the default run reads back one offline run's record, made in-process (above)
 def test_sweep_is_one_wandb_group_named_after_its_folder(tmp_path):
     """A 2-job sweep: one wandb group named after the sweep folder, runs named by their own
     settings, and the terminal gives the wandb sync command of each run, on a line of its job."""

@@ -8,7 +8,6 @@ import pickle
 import struct
 import tempfile
 import threading
-from pathlib import Path
 from urllib.error import URLError
 
 import numpy as np

@@ -70,11 +70,13 @@ def planned_toy(tmp_path: Path) -> tuple[Path, Path]:
     return copy, results
 
 
-def test_a_new_module_is_planned_decided_reported_and_catalogued_with_no_other_file_edited(tmp_path):
-    """On hand-written runs (no training): the short version of the end-to-end test below."""
+def test_a_new_module_is_decided_reported_and_catalogued_with_no_other_file_edited(tmp_path):
+    """On hand-written runs (no training): the short version of the end-to-end test below, which also plans the
+    toy claim (the default run plans a new module in the copied-module test further down)."""
     from runfactory import write_run
 
-    copy, results = planned_toy(tmp_path)
+    copy, results = copy_of_repository(tmp_path), tmp_path / "results"
+    (copy / "analysis" / "claims" / "c99_toy.py").write_text(TOY)
     for seed in (0, 1):
         write_run(results / "fig1_mnist" / f"bn=before,optim.lr_mult=1,seed={seed}", seed=seed, bn="before",
                   acc=lambda step, s=seed: 0.9 + 0.01 * s)

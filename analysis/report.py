@@ -277,9 +277,11 @@ def method_section() -> list[str]:
   t interval of per-seed differences where the rule pairs runs by seed (runs of one seed see the same
   batches in the same order), or of one arm against a constant (chance, a threshold). "Higher" holds when
   the interval lies above 0 (or above the rule's margin), does not hold when it lies below, and is
-  inconclusive otherwise. A tie is claimed only by an equivalence test: two one-sided tests at 5%, i.e. the
-  90% interval within the rule's margin. Intervals assume the seeds' values are roughly normal; with 5-10
-  seeds that is an approximation. A mean's own interval is mean ± t(0.975, n-1) · s / sqrt(n).
+  inconclusive otherwise; the two-sided p beside it tests the same boundary ("p 0.032 against +0.100" where
+  a margin decides, against 0 where none is named). A tie is claimed only by an equivalence test: two
+  one-sided tests at 5%, i.e. the 90% interval within the rule's margin. Intervals assume the seeds'
+  values are roughly normal; with 5-10 seeds that is an approximation. A mean's own interval is
+  mean ± t(0.975, n-1) · s / sqrt(n).
 - Each claim has one primary decision (C4 makes two statements and gets a verdict for each). Where it needs
   several parts to all go its way, it holds when every part holds, each tested at 5%: an intersection-union
   test, so no correction is needed on that side. Rejecting it because one of k parts fails is a union of k

@@ -39,6 +39,7 @@ from analysis.stats import (
     one_sample,
     paired,
     seeds_needed,
+    tested_against,
     welch,
 )
 
@@ -178,20 +179,22 @@ def ratio_of_logs(diff: Difference) -> str:
     text = f"ratio {math.exp(diff.mean):.3g}"
     if diff.has_interval:
         text += f" [{math.exp(diff.low):.3g}, {math.exp(diff.high):.3g}], p {format_p(diff.p)}"
+        text += f" against {math.exp(diff.null):.3g}" if diff.null else ""
     n = f"n={diff.a_n} pairs" if diff.paired else f"n={diff.a_n}" + (f" vs {diff.b_n}" if diff.b_n else "")
     return text + f" ({n})"
 
 
 def judge(label: str, claim: str, margin: float, diff: Difference, shown: Callable[[Difference], str] | None = None) -> Result:
-    """The outcome of a difference for a claimed direction (or tie) and margin, and the seeds that would settle it."""
-    text = (shown or (lambda d: d.format()))(diff)
+    """The outcome of a difference for a claimed direction (or tie) and margin, and the seeds that would settle it.
+    Against a margin, the p shown is that of the margin's test."""
+    boundary = (margin if claim == HIGHER else -margin) + 0.0  # + 0.0: no "-0" in the text
+    text = (shown or (lambda d: d.format()))(tested_against(diff, boundary) if claim != EQUAL else diff)
     too_few = min(diff.a_n, diff.b_n if diff.b_n else diff.a_n)
     if not diff.has_interval or too_few < MIN_SEEDS:
         n = f"{diff.a_n} pairs" if diff.paired else f"{diff.a_n}" + (f" and {diff.b_n}" if diff.b_n else "")
         return Result(label, INCONCLUSIVE, f"too few runs ({n}); {text}", diff)
     if claim == EQUAL:
         return _judge_equal(label, margin, diff, text)
-    boundary = (margin if claim == HIGHER else -margin) + 0.0  # + 0.0: no "-0" in the text
     above, below = diff.low > boundary, diff.high < boundary
     if (above and claim == HIGHER) or (below and claim == LOWER):
         outcome = HOLDS

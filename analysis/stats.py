@@ -9,7 +9,7 @@ One value gives a mean and no interval; no value gives neither.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -127,6 +127,7 @@ class Difference:
     paired: bool = False
     se: float | None = None  # standard error of the difference
     df: float | None = None  # its degrees of freedom (Welch-Satterthwaite, or n - 1)
+    null: float = 0.0  # the difference that p tests: 0, or the margin a rule decides against (tested_against)
 
     @property
     def has_interval(self) -> bool:
@@ -139,9 +140,18 @@ class Difference:
         if self.has_interval:
             text += f" [{self.low * scale:+.{digits}f}, {self.high * scale:+.{digits}f}]"
         if self.p is not None:
-            text += f", p {format_p(self.p)}"
+            text += f", p {format_p(self.p)}" + (f" against {self.null * scale:+.{digits}f}" if self.null else "")
         n = f"n={self.a_n} pairs" if self.paired else f"n={self.a_n}" + (f" vs {self.b_n}" if self.b_n else "")
         return text + f" ({n})"
+
+
+def tested_against(diff: Difference, null: float) -> Difference:
+    """The same difference with its two-sided p of difference = `null` (below 0.05 exactly when the 95%
+    interval leaves out `null`): a rule that decides against a margin shows the p of that test, not of 0."""
+    if diff.se is None or diff.df is None or diff.mean is None or not null:
+        return diff
+    _, _, p = _t_interval(diff.mean - null, diff.se, diff.df, CONFIDENCE)
+    return replace(diff, p=p, null=null)
 
 
 def format_p(p: float) -> str:

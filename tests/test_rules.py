@@ -23,6 +23,7 @@ from analysis.rules import (
     decide,
     holm,
     judge,
+    ratio_of_logs,
     steps_ratio,
     within,
 )
@@ -225,6 +226,19 @@ def test_an_open_comparison_says_which_way_it_points_and_gives_seeds_only_the_cl
     assert "points against the claim" in against.line() and "seeds" not in against.line()
     outside = judge("tie", EQUAL, 0.001, one_sample([0.01, -0.005, 0.02, 0.004]))
     assert outside.outcome == INCONCLUSIVE and outside.points_against and outside.seeds_needed is None
+
+
+def test_against_a_margin_the_p_shown_is_the_margins_test():
+    values = [0.05, 0.06, 0.055, 0.052, 0.058]
+    margin_p = stats.ttest_1samp(values, 0.04).pvalue  # the test the rule decides: is the mean above 0.04?
+    against_margin = judge("x", HIGHER, 0.04, one_sample(values))
+    assert f", p {margin_p:.3f} against +0.040 (n=5)" in against_margin.text
+    assert ", p < 0.001 (n=5)" in judge("x", HIGHER, 0.0, one_sample(values)).text  # against 0: no margin named
+
+    logs = [math.log(v) for v in (0.86, 0.78, 0.84, 0.8, 0.83)]  # ratios, decided against "below 0.8"
+    ratio = judge("r", LOWER, -math.log(0.8), one_sample(logs), shown=ratio_of_logs)
+    assert ratio.outcome == INCONCLUSIVE
+    assert f"p {stats.ttest_1samp(logs, math.log(0.8)).pvalue:.3f} against 0.8 (n=5)" in ratio.text
 
 
 def test_recorded_values_against_limits():

@@ -176,12 +176,17 @@ def ratio_of_logs(diff: Difference) -> str:
     """A difference of logs shown as the ratio it is: "ratio 1.03 [0.98, 1.08], p 0.2 (n=5 vs 5)"."""
     if diff.mean is None:
         return "n/a"
+    n = f"n={diff.a_n} pairs" if diff.paired else f"n={diff.a_n}" + (f" vs {diff.b_n}" if diff.b_n else "")
+    return f"{ratio_with_interval(diff)} ({n})"
+
+
+def ratio_with_interval(diff: Difference) -> str:
+    """A difference of logs as "ratio 1.03 [0.98, 1.08], p 0.2" (and "against 0.8" where p tests a margin)."""
     text = f"ratio {math.exp(diff.mean):.3g}"
     if diff.has_interval:
         text += f" [{math.exp(diff.low):.3g}, {math.exp(diff.high):.3g}], p {format_p(diff.p)}"
         text += f" against {math.exp(diff.null):.3g}" if diff.null else ""
-    n = f"n={diff.a_n} pairs" if diff.paired else f"n={diff.a_n}" + (f" vs {diff.b_n}" if diff.b_n else "")
-    return text + f" ({n})"
+    return text
 
 
 def judge(label: str, claim: str, margin: float, diff: Difference, shown: Callable[[Difference], str] | None = None) -> Result:
@@ -276,11 +281,8 @@ def censored(run: Run) -> int:
 def ratio_text(diff: Difference, reached: dict) -> str:
     if diff.mean is None:
         return "no pairs of runs"
-    text = f"ratio {math.exp(diff.mean):.3g}"
-    if diff.has_interval:
-        text += f" [{math.exp(diff.low):.3g}, {math.exp(diff.high):.3g}], p {('< 0.001' if diff.p < 0.001 else f'{diff.p:.3f}')}"
-    text += f" (n={reached['pairs']} pairs; reached the target: {reached['a']}/{reached['pairs']} and {reached['b']}/{reached['pairs']})"
-    return text
+    return (f"{ratio_with_interval(diff)} (n={reached['pairs']} pairs; reached the target: "
+            f"{reached['a']}/{reached['pairs']} and {reached['b']}/{reached['pairs']})")
 
 
 def within(label: str, value: float | None, limit: float, what: str = "") -> Result:

@@ -75,6 +75,18 @@ def covering(jobs: list) -> list:
     return chosen
 
 
+def load_script(name: str):
+    """scripts/<name>.py as a module, to call its main() in this process (registered under its name:
+    dataclasses look their module up in sys.modules)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def snapshot(folder: Path) -> dict:
     """Every file under `folder` with its modification time and bytes: equal means untouched."""
     return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file()}

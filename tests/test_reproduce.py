@@ -3,19 +3,16 @@ jobs and redo unfinished ones, and bad arguments refused before anything runs.""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
-import subprocess
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, snapshot
+from tests.conftest import load_script, snapshot
 
-SCRIPT = ROOT / "scripts" / "reproduce.py"
 LOG_KEYS = {"experiment", "claims", "command", "jobs", "already_complete", "wall_s", "returncode", "launcher", "finished_at"}
 
 # C5's sweep of init.scale (the experiment's own values) with bn=none from the command line in place of
@@ -24,21 +21,7 @@ QUICK_C5 = ["--claims", "C5", "--data", "digits", "--steps", "30", "--seeds", "0
 NARROW_C5 = ["--", "bn=none"]
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("reproduce", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-reproduce = load_script()
-
-
-def run_script(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env=env)
+reproduce = load_script("reproduce")
 
 
 def log_lines(out: Path) -> list[dict]:

@@ -64,9 +64,7 @@ def test_runs_script_prints_a_sweep_as_a_table_sorted_by_its_settings(tmp_path, 
     `train.py -m bn=none,before optim.lr_mult=5,0.5 ...`), one job killed before its end: scripts/runs.py gives
     one row per job, sorted by the settings that vary (step sizes by value, not as text), with status,
     accuracy, steps and time, and a line that sums them up."""
-    import importlib.util
-
-    from tests.conftest import ROOT, write_job
+    from tests.conftest import load_script, write_job
 
     sweep = tmp_path / "sweep"
     for bn in ("none", "before"):
@@ -75,9 +73,7 @@ def test_runs_script_prints_a_sweep_as_a_table_sorted_by_its_settings(tmp_path, 
             write_job(sweep / ",".join(job), [*job, "logger=none", "threads=1"])
     (sweep / "bn=none,optim.lr_mult=5,train.steps=30,train.eval_every=10" / "summary.json").unlink()  # killed
 
-    spec = importlib.util.spec_from_file_location("runs_script", ROOT / "scripts" / "runs.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("runs")
     assert script.main([str(sweep)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["bn.placement", "optim.lr_mult", "status", "final", "acc", "best", "acc", "steps", "time"]

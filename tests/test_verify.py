@@ -3,7 +3,6 @@ match is caught, and a verdict that would change is named."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,21 +11,12 @@ import tempfile
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_script
 from tests.test_reproduce import reproduce
 
-REPRODUCE, VERIFY = ROOT / "scripts" / "reproduce.py", ROOT / "scripts" / "verify.py"
+VERIFY = ROOT / "scripts" / "verify.py"
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-
-
-def load_verify():
-    spec = importlib.util.spec_from_file_location("verify", VERIFY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-verify = load_verify()
+verify = load_script("verify")
 
 
 def script(path, *args, cwd):

@@ -1,6 +1,7 @@
 """Shared fixtures: configs composed with Hydra's compose API, and paths."""
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -23,9 +24,25 @@ FAST = ["logger=none", "threads=1", "train.eval_every=100", "train.log_every=25"
 
 
 def compose_config(overrides: list[str] = (), with_hydra: bool = False):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides), return_hydra_config=with_hydra)
+    """The config train.py composes from these overrides (with the hydra node if asked). Each distinct
+    call is composed once per test process, and every caller gets a copy of its own to change."""
+    key = (tuple(overrides), with_hydra)
+    if key not in _COMPOSED:
+        _COMPOSED[key] = _compose(list(overrides), with_hydra)
+    return copy.deepcopy(_COMPOSED[key])
+
+
+_COMPOSED: dict = {}
+_OUR_HYDRA: list = []  # the Hydra that _compose initialized, reused until something else initializes another
+
+
+def _compose(overrides: list[str], with_hydra: bool):
+    global_hydra = GlobalHydra.instance()
+    if not (global_hydra.is_initialized() and _OUR_HYDRA and global_hydra.hydra is _OUR_HYDRA[-1]):
+        global_hydra.clear()
+        initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3")  # stays initialized (no `with`)
+        _OUR_HYDRA[:] = [global_hydra.hydra]
+    return compose(config_name="train", overrides=overrides, return_hydra_config=with_hydra)
 
 
 @pytest.fixture

@@ -429,7 +429,10 @@ def run_sweep(sweep: Sweep, args: argparse.Namespace, log_path: Path) -> dict:
         )
         try:
             while process.poll() is None:
-                time.sleep(POLL_S)
+                try:
+                    process.wait(timeout=POLL_S)  # returns as soon as the sweep ends
+                except subprocess.TimeoutExpired:
+                    pass
                 watcher.report_new()
         finally:
             if process.poll() is None:

@@ -67,11 +67,16 @@ def files(root):
     }
 
 
-def test_report_twice_gives_the_same_files_and_says_what_it_found(tmp_path, capsys):
-    root = small_catalogue(tmp_path / "results")
+def test_a_report_says_what_it_found_and_is_the_same_however_and_however_often_it_is_asked_for(tmp_path, capsys,
+                                                                                            monkeypatch):
+    root = small_catalogue(tmp_path / "mnist")
+    (tmp_path / "fashion_mnist").mkdir()
+    (tmp_path / "fashion_mnist" / "reproduce_log.jsonl").write_text("")
+    (tmp_path / "scratch").mkdir()  # no reproduce log: not a catalogue
     assert main([str(root)]) == 0
     first = files(root)
-    assert main([str(root)]) == 0
+    monkeypatch.chdir(tmp_path)  # again: another working directory, a relative folder, beside another one
+    assert main(["mnist", "fashion_mnist"]) == 0
     assert files(root) == first
     progress = capsys.readouterr().err
     assert "C1: holds" in progress and "C12: not run" in progress
@@ -115,20 +120,8 @@ def test_report_twice_gives_the_same_files_and_says_what_it_found(tmp_path, caps
     assert "Total wall time of the logged sweeps: 2 min 46 s." in report
     assert "reproduce_log.jsonl:4 could not be read" in report
     assert "- `abc123`: " in report
-
-
-def test_a_report_is_the_same_however_it_is_asked_for_and_links_the_catalogues_beside_it(tmp_path, monkeypatch):
-    root = small_catalogue(tmp_path / "mnist")
-    (tmp_path / "fashion_mnist").mkdir()
-    (tmp_path / "fashion_mnist" / "reproduce_log.jsonl").write_text("")
-    (tmp_path / "scratch").mkdir()  # no reproduce log: not a catalogue
-    assert main([str(root)]) == 0
-    alone = (root / "REPORT.md").read_text()
-    assert "The same catalogue on another data set: [`../fashion_mnist/REPORT.md`](../fashion_mnist/REPORT.md)." in alone
-    assert "scratch" not in alone
-    monkeypatch.chdir(tmp_path)  # another working directory, a relative folder, beside another one
-    assert main(["mnist", "fashion_mnist"]) == 0
-    assert (root / "REPORT.md").read_text() == alone
+    assert "The same catalogue on another data set: [`../fashion_mnist/REPORT.md`](../fashion_mnist/REPORT.md)." in report
+    assert "scratch" not in report
 
 
 def test_without_a_log_the_commands_and_times_are_unknown(tmp_path):

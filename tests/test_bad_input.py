@@ -3,7 +3,6 @@ setting, and the existing run folder they all point at is left exactly as it was
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -122,41 +121,51 @@ def test_unwritable_output_folder(tmp_path):
     )
 
 
-# train.py with torchvision's download addresses pointing where nothing listens: a download that fails.
-OFFLINE_TRAIN = """
-import runpy, sys
-import torchvision.datasets as datasets
-for cls in (datasets.MNIST, datasets.FashionMNIST):
-    cls.mirrors = ["http://127.0.0.1:9/"]
-datasets.CIFAR10.url = "http://127.0.0.1:9/cifar-10-python.tar.gz"
-sys.path.insert(0, {root!r})
-sys.argv = [{train!r}, *sys.argv[1:]]
-runpy.run_path({train!r}, run_name="__main__")
-"""
+def run_offline(args: list[str], cwd, monkeypatch, capsys) -> tuple[int, str]:
+    """train.py as a user types it, run in this process (its own start is tested in test_cli.py), with
+    torchvision's download addresses pointing where nothing listens: a download that fails. The default
+    data root, ./data, in `cwd`. Returns the exit status and what it printed on stderr."""
+    import logging
+    import runpy
+    import signal
 
+    import torchvision.datasets as datasets
 
-def run_offline(args: list[str], cwd) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "BN_DATA_DIR"}  # the default data root: ./data
-    script = OFFLINE_TRAIN.format(root=str(ROOT), train=str(ROOT / "train.py"))
-    return subprocess.run([sys.executable, "-c", script, *args], cwd=cwd, capture_output=True, text=True, timeout=180, env=env)
+    for cls in (datasets.MNIST, datasets.FashionMNIST):
+        monkeypatch.setattr(cls, "mirrors", ["http://127.0.0.1:9/"])
+    monkeypatch.setattr(datasets.CIFAR10, "url", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    monkeypatch.delenv("BN_DATA_DIR", raising=False)
+    monkeypatch.setenv("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))  # train.py sets it
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "train.py"), *args])
+    monkeypatch.chdir(cwd)
+    root = logging.getLogger()
+    sigint, handlers, level = signal.getsignal(signal.SIGINT), list(root.handlers), root.level
+    capsys.readouterr()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            runpy.run_path(str(ROOT / "train.py"), run_name="__main__")
+    finally:  # what train.py's start changes in the process it runs in
+        signal.signal(signal.SIGINT, sigint)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return exited.value.code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("root", [None, "elsewhere/x"], ids=["default-root", "new-root"])
-def test_a_run_whose_data_cannot_be_downloaded_leaves_nothing(tmp_path, root):
+def test_a_run_whose_data_cannot_be_downloaded_leaves_nothing(tmp_path, root, monkeypatch, capsys):
     args = ["experiment=fig1_mnist", "threads=1"] + ([f"dataset.root={tmp_path / root}"] if root else [])
-    result = run_offline(args, cwd=tmp_path)  # logger=wandb (offline), the default
-    assert result.returncode == 2, result.stderr[-2000:]
-    last = result.stderr.strip().splitlines()[-1]
+    code, err = run_offline(args, tmp_path, monkeypatch, capsys)  # logger=wandb (offline), the default
+    assert code == 2, err[-2000:]
+    last = err.strip().splitlines()[-1]
     assert last.startswith("error: dataset=mnist: train-images-idx3-ubyte") and "the download failed" in last
     assert list(tmp_path.iterdir()) == []  # no run folder, no wandb run, no data folder
 
 
-def test_a_sweep_whose_data_cannot_be_downloaded_is_refused_once_before_any_job(tmp_path):
+def test_a_sweep_whose_data_cannot_be_downloaded_is_refused_once_before_any_job(tmp_path, monkeypatch, capsys):
     sweep = tmp_path / "sweep"
-    result = run_offline(
-        ["-m", "dataset=digits,mnist", "logger=none", "threads=1", "train.steps=20", f"hydra.sweep.dir={sweep}"], cwd=tmp_path
-    )
-    assert result.returncode == 2, result.stderr[-2000:]
-    [line] = result.stderr.splitlines()  # one try at the download, one line
+    code, err = run_offline(["-m", "dataset=digits,mnist", "logger=none", "threads=1", "train.steps=20",
+                             f"hydra.sweep.dir={sweep}"], tmp_path, monkeypatch, capsys)
+    assert code == 2, err[-2000:]
+    [line] = err.splitlines()  # one try at the download, one line
     assert line.startswith("error: dataset=mnist: train-images-idx3-ubyte") and "the download failed" in line
     assert list(tmp_path.iterdir()) == []  # no sweep folder, no job folder, no ./data

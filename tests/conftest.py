@@ -67,7 +67,7 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 180, env: dict | None =
 def write_job(folder: Path, overrides: list[str], experiment: str | None = None) -> None:
     """One job of `python train.py -m [experiment=<experiment>] <overrides>`, run in this process (no
     interpreter start): the run's record plus the .hydra/ files Hydra writes beside it (the resolved
-    config, the config groups' choices)."""
+    config, the config groups' choices, the job's overrides)."""
     from omegaconf import OmegaConf
 
     from train import run
@@ -79,6 +79,7 @@ def write_job(folder: Path, overrides: list[str], experiment: str | None = None)
     (folder / ".hydra").mkdir(exist_ok=True)
     OmegaConf.save(cfg, folder / ".hydra" / "config.yaml", resolve=True)
     OmegaConf.save({"hydra": {"runtime": {"choices": choices}}}, folder / ".hydra" / "hydra.yaml")
+    OmegaConf.save(OmegaConf.create([*given, *overrides]), folder / ".hydra" / "overrides.yaml")
 
 
 def covering(jobs: list) -> list:

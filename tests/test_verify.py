@@ -3,20 +3,23 @@ match is caught, and a verdict that would change is named."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 
 import pytest
 
-from tests.conftest import ROOT, load_script
-from tests.test_reproduce import reproduce
+from tests.conftest import ROOT, load_script, write_job
 
 VERIFY = ROOT / "scripts" / "verify.py"
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
 verify = load_script("verify")
+SMALL = ["dataset=digits", "train.steps=30", "train.eval_every=3", "train.epochs=null", "train.evals_per_epoch=null",
+         "threads=1", "logger=none"]  # as scripts/reproduce.py --steps 30 runs a job
 
 
 def script(path, *args, cwd):
@@ -25,10 +28,13 @@ def script(path, *args, cwd):
 
 
 def results(tmp_path, seeds: str, scales: str):
-    """A small results folder: C5's runs of scale_invariance at these seeds and init scales, 30 steps each."""
+    """A small results folder: C5's runs of scale_invariance with and without BN at these seeds and init
+    scales, 30 steps each, written in this process as scripts/reproduce.py's sweep would write them
+    (tests/test_reproduce.py runs that sweep)."""
     out = tmp_path / "results"
-    assert reproduce.main(["--claims", "C5", "--data", "digits", "--steps", "30", "--seeds", seeds, "--launcher", "basic",
-                           "--out", str(out), "--", f"init.scale={scales}"]) == 0
+    for seed, scale, bn in itertools.product(seeds.split(","), scales.split(","), ("none", "before")):
+        job = [*SMALL, f"bn={bn}", f"init.scale={scale}", f"seed={seed}"]
+        write_job(out / "scale_invariance" / f"bn={bn},init.scale={scale},seed={seed}", job, "scale_invariance")
     return out
 
 
@@ -60,10 +66,17 @@ def test_verify_reruns_a_record_and_catches_one_that_does_not_match(tmp_path, ca
     assert left == []
 
     # A record that does not match its re-run is caught, and so is a record made with another PyTorch build.
+    # Here the re-run (a real one above) gives back the record's own files: the numbers it was made with.
     summary = out / name / "summary.json"
     record = json.loads(summary.read_text())
+    shutil.copytree(out / name, tmp_path / "as_recorded")
     summary.write_text(json.dumps({**record, "final_test_acc": record["final_test_acc"] - 0.25,
                                    "environment": {**record["environment"], "torch": "2.0.0+cu118"}}))
+    def rerun_as_recorded(record, target):
+        shutil.copytree(tmp_path / "as_recorded", target)
+        return subprocess.CompletedProcess([], 0)
+
+    monkeypatch.setattr(verify, "rerun", rerun_as_recorded)
     status, moved, _ = verify_in(out, "--runs", name, "--out", tmp_path / "again", capsys=capsys, monkeypatch=monkeypatch,
                                  tmp_path=tmp_path)
     assert f"{name}: completed -> completed; final test accuracy +0.2500" in moved, moved

@@ -70,20 +70,34 @@ def planned_toy(tmp_path: Path) -> tuple[Path, Path]:
     return copy, results
 
 
-def test_a_new_module_is_decided_reported_and_catalogued_with_no_other_file_edited(tmp_path):
-    """On hand-written runs (no training): the short version of the end-to-end test below, which also plans the
-    toy claim (the default run plans a new module in the copied-module test further down)."""
+def test_modules_added_copied_and_deleted_change_the_plan_the_report_and_the_catalogue_alone(tmp_path):
+    """The toy module added, C16's copied under number 19, C15's deleted, and no other file edited: the plan,
+    a report on hand-written runs (no training) and the catalogue follow. The short version of the
+    end-to-end test below, which also trains the toy claim's runs."""
     from runfactory import write_run
 
     copy, results = copy_of_repository(tmp_path), tmp_path / "results"
-    (copy / "analysis" / "claims" / "c99_toy.py").write_text(TOY)
+    claims = copy / "analysis" / "claims"
+    (claims / "c99_toy.py").write_text(TOY)
+    shutil.copy(claims / "c16_landscape.py", claims / "c19_landscape.py")
+    (claims / "c15_ics.py").unlink()
+
+    plan = python(copy, "scripts/reproduce.py", "--data", "digits", "--dry-run", "--out", str(tmp_path / "r")).stdout
+    assert "ics: 10 jobs (seeds 0-4) for C16, C19," in plan  # the copy's arms join the sweep they share
+    assert "fig1_mnist: 50 jobs (seeds 0-9) for C1, C2, C3, C7, C9, C10, C14, C99," in plan and "C15" not in plan
+
     for seed in (0, 1):
         write_run(results / "fig1_mnist" / f"bn=before,optim.lr_mult=1,seed={seed}", seed=seed, bn="before",
                   acc=lambda step, s=seed: 0.9 + 0.01 * s)
     python(copy, "scripts/report.py", str(results))
-    row = next(line for line in (results / "REPORT.md").read_text().splitlines() if line.startswith("| C99 "))
+    report = (results / "REPORT.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| C99 "))
     assert "**holds**" in row and "BN ends above chance: +0.805 [" in row
-    assert "| C99 `toy` | a toy claim: BN ends above chance |" in python(copy, "-m", "analysis.catalogue").stdout
+    assert "C15" not in report and ", C19." in report.split("Not run (no runs of their arms in this folder): ")[1]
+
+    catalogue = python(copy, "-m", "analysis.catalogue").stdout
+    assert "| C99 `toy` | a toy claim: BN ends above chance |" in catalogue
+    assert "| C19 `landscape` |" in catalogue and "| C15 " not in catalogue
 
 
 @pytest.mark.slow  # trains; the test above is the short version
@@ -97,16 +111,6 @@ def test_a_new_module_is_planned_decided_and_reported_with_no_other_file_edited(
     assert "## C99 `toy`: a toy claim" in report
     catalogue = python(copy, "-m", "analysis.catalogue").stdout
     assert "| C99 `toy` | a toy claim: BN ends above chance |" in catalogue
-
-
-def test_a_module_copied_under_a_new_number_is_a_new_claim_and_a_deleted_one_is_gone(tmp_path):
-    copy = copy_of_repository(tmp_path)
-    claims = copy / "analysis" / "claims"
-    shutil.copy(claims / "c16_landscape.py", claims / "c19_landscape.py")
-    (claims / "c15_ics.py").unlink()
-    plan = python(copy, "scripts/reproduce.py", "--data", "digits", "--dry-run", "--out", str(tmp_path / "r")).stdout
-    assert "ics: 10 jobs (seeds 0-4) for C16, C19," in plan
-    assert "C15" not in plan and "for C16, C19" in plan
 
 
 @pytest.mark.parametrize("bad, message", [

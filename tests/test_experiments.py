@@ -26,7 +26,7 @@ def sweep_jobs(experiment: str) -> list[list[str]]:
 
 def applicable(experiment: str, overrides: list[str]) -> list[str]:
     """TINY, minus settings of probes the experiment does not use."""
-    probes = set(compose_config([f"experiment={experiment}"]).probes)
+    probes = set(compose_config([f"experiment={experiment}"], with_hydra=True).probes)  # composed once for both
     return [o for o in overrides if not o.startswith("probes.") or o.split(".")[1] in probes]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from runfactory import write_run
 
@@ -84,6 +86,7 @@ def test_every_arm_of_one_experiment_names_the_same_keys_and_each_job_is_a_valid
             validate(compose_config([f"experiment={experiment}", "dataset=digits", *(f"{k}={v}" for k, v in combo)]))
 
 
+@functools.cache  # the whole catalogue's plan is read by two tests
 def plan(*args):
     sweeps, missing = reproduce.plan_all(reproduce.parse_args(["--data", "digits", "--out", "/nonexistent/r", *args]))
     assert not missing

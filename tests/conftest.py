@@ -68,13 +68,15 @@ def write_job(folder: Path, overrides: list[str], experiment: str | None = None)
     """One job of `python train.py -m [experiment=<experiment>] <overrides>`, run in this process (no
     interpreter start): the run's record plus the .hydra/ files Hydra writes beside it (the resolved
     config, the config groups' choices, the job's overrides)."""
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf, open_dict
 
     from train import run
 
     given = [f"experiment={experiment}"] if experiment else []
-    choices = OmegaConf.to_container(compose_config([*given, *overrides], with_hydra=True).hydra.runtime.choices)
-    cfg = compose_config([*given, *overrides])
+    cfg = compose_config([*given, *overrides], with_hydra=True)
+    choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]  # the job's own config, as Hydra hands it to train.py
     run(cfg, folder, experiment=experiment, overrides=overrides)
     (folder / ".hydra").mkdir(exist_ok=True)
     OmegaConf.save(cfg, folder / ".hydra" / "config.yaml", resolve=True)

@@ -33,15 +33,16 @@ def compose_config(overrides: list[str] = (), with_hydra: bool = False):
 
 
 _COMPOSED: dict = {}
-_OUR_HYDRA: list = []  # the Hydra that _compose initialized, reused until something else initializes another
+_our_hydra = None  # the Hydra that _compose initialized, reused until something else initializes another
 
 
 def _compose(overrides: list[str], with_hydra: bool):
+    global _our_hydra
     global_hydra = GlobalHydra.instance()
-    if not (global_hydra.is_initialized() and _OUR_HYDRA and global_hydra.hydra is _OUR_HYDRA[-1]):
+    if not (global_hydra.is_initialized() and global_hydra.hydra is _our_hydra):
         global_hydra.clear()
         initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3")  # stays initialized (no `with`)
-        _OUR_HYDRA[:] = [global_hydra.hydra]
+        _our_hydra = global_hydra.hydra
     return compose(config_name="train", overrides=overrides, return_hydra_config=with_hydra)
 
 

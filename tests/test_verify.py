@@ -72,7 +72,8 @@ def test_verify_reruns_a_record_and_catches_one_that_does_not_match(tmp_path, ca
     shutil.copytree(out / name, tmp_path / "as_recorded")
     summary.write_text(json.dumps({**record, "final_test_acc": record["final_test_acc"] - 0.25,
                                    "environment": {**record["environment"], "torch": "2.0.0+cu118"}}))
-    def rerun_as_recorded(record, target):
+
+    def rerun_as_recorded(_, target):
         shutil.copytree(tmp_path / "as_recorded", target)
         return subprocess.CompletedProcess([], 0)
 

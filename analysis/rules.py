@@ -176,8 +176,7 @@ def ratio_of_logs(diff: Difference) -> str:
     """A difference of logs shown as the ratio it is: "ratio 1.03 [0.98, 1.08], p 0.2 (n=5 vs 5)"."""
     if diff.mean is None:
         return "n/a"
-    n = f"n={diff.a_n} pairs" if diff.paired else f"n={diff.a_n}" + (f" vs {diff.b_n}" if diff.b_n else "")
-    return f"{ratio_with_interval(diff)} ({n})"
+    return f"{ratio_with_interval(diff)} ({diff.count})"
 
 
 def ratio_with_interval(diff: Difference) -> str:

@@ -141,8 +141,12 @@ class Difference:
             text += f" [{self.low * scale:+.{digits}f}, {self.high * scale:+.{digits}f}]"
         if self.p is not None:
             text += f", p {format_p(self.p)}" + (f" against {self.null * scale:+.{digits}f}" if self.null else "")
-        n = f"n={self.a_n} pairs" if self.paired else f"n={self.a_n}" + (f" vs {self.b_n}" if self.b_n else "")
-        return text + f" ({n})"
+        return text + f" ({self.count})"
+
+    @property
+    def count(self) -> str:
+        """How many values it stands on: "n=5 pairs", "n=5 vs 4", "n=5"."""
+        return f"n={self.a_n} pairs" if self.paired else f"n={self.a_n}" + (f" vs {self.b_n}" if self.b_n else "")
 
 
 def tested_against(diff: Difference, null: float) -> Difference:

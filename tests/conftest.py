@@ -65,6 +65,34 @@ def run_cli(args: list[str], cwd: Path, timeout: float = 180, env: dict | None =
     )
 
 
+def run_train_here(args: list[str], cwd: Path, monkeypatch, capsys) -> tuple[int, str, str]:
+    """python train.py <args> as a user types it, but in this process: no interpreter start (run_cli
+    tests that). Returns the exit status and what it printed on stdout and stderr; restores what
+    train.py's start changes in the process it runs in."""
+    import logging
+    import runpy
+    import signal
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))  # train.py sets these
+    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "train.py"), *args])
+    monkeypatch.chdir(cwd)
+    root = logging.getLogger()
+    sigint, handlers, level = signal.getsignal(signal.SIGINT), list(root.handlers), root.level
+    capsys.readouterr()
+    code = 0
+    try:
+        runpy.run_path(str(ROOT / "train.py"), run_name="__main__")
+    except SystemExit as exited:
+        code = exited.code
+    finally:
+        signal.signal(signal.SIGINT, sigint)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def write_job(folder: Path, overrides: list[str], experiment: str | None = None) -> None:
     """One job of `python train.py -m [experiment=<experiment>] <overrides>`, run in this process (no
     interpreter start): the run's record plus the .hydra/ files Hydra writes beside it (the resolved

@@ -2,14 +2,10 @@
 setting, and the existing run folder they all point at is left exactly as it was."""
 from __future__ import annotations
 
-import os
-import sys
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 import torch
 
-from tests.conftest import ROOT, run_cli, snapshot, write_job
+from tests.conftest import run_cli, run_train_here, snapshot, write_job
 
 # (command line, text the message must contain). {file} is a regular file, {empty} an empty folder.
 # One case per way a command line can fail: what Hydra would refuse itself (tests/test_cli.py has
@@ -91,23 +87,18 @@ def existing_run(tmp_path_factory):
     return run_dir
 
 
-def test_every_bad_command_line_is_refused_and_touches_nothing(existing_run):
+def test_every_bad_command_line_is_refused_and_touches_nothing(existing_run, monkeypatch, capsys):
     assert len(BAD_COMMAND_LINES) >= 13
     base = existing_run.parent
     places = {"file": base / "file", "empty": base / "empty", "run": existing_run}
     before = snapshot(existing_run)
 
-    def attempt(case):
-        args, expected = case
+    for args, expected in BAD_COMMAND_LINES:  # in this process (test_cli.py starts train.py for refusals)
         args = [a.format(**places) for a in args]
-        return args, expected.format(**places), run_cli([*args, f"hydra.run.dir={existing_run}"], cwd=base)
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        outcomes = list(pool.map(attempt, BAD_COMMAND_LINES))
-    for args, expected, result in outcomes:
-        assert result.returncode == 2, (args, result.stderr[-500:])
-        assert result.stderr.splitlines() == [result.stderr.strip()], args  # exactly one line
-        assert result.stderr.startswith(expected), (args, result.stderr[-500:])
+        code, _, err = run_train_here([*args, f"hydra.run.dir={existing_run}"], base, monkeypatch, capsys)
+        assert code == 2, (args, err[-500:])
+        assert err.splitlines() == [err.strip()], args  # exactly one line
+        assert err.startswith(expected.format(**places)), (args, err[-500:])
     assert snapshot(existing_run) == before
     assert not (base / "outputs").exists() and not (base / "multirun").exists()
 
@@ -122,33 +113,17 @@ def test_unwritable_output_folder(tmp_path):
 
 
 def run_offline(args: list[str], cwd, monkeypatch, capsys) -> tuple[int, str]:
-    """train.py as a user types it, run in this process (its own start is tested in test_cli.py), with
-    torchvision's download addresses pointing where nothing listens: a download that fails. The default
-    data root, ./data, in `cwd`. Returns the exit status and what it printed on stderr."""
-    import logging
-    import runpy
-    import signal
-
+    """train.py as a user types it, in this process, with torchvision's download addresses pointing where
+    nothing listens: a download that fails. The default data root, ./data, in `cwd`. Returns the exit
+    status and what it printed on stderr."""
     import torchvision.datasets as datasets
 
     for cls in (datasets.MNIST, datasets.FashionMNIST):
         monkeypatch.setattr(cls, "mirrors", ["http://127.0.0.1:9/"])
     monkeypatch.setattr(datasets.CIFAR10, "url", "http://127.0.0.1:9/cifar-10-python.tar.gz")
     monkeypatch.delenv("BN_DATA_DIR", raising=False)
-    monkeypatch.setenv("OMP_WAIT_POLICY", os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))  # train.py sets it
-    monkeypatch.setattr(sys, "argv", [str(ROOT / "train.py"), *args])
-    monkeypatch.chdir(cwd)
-    root = logging.getLogger()
-    sigint, handlers, level = signal.getsignal(signal.SIGINT), list(root.handlers), root.level
-    capsys.readouterr()
-    try:
-        with pytest.raises(SystemExit) as exited:
-            runpy.run_path(str(ROOT / "train.py"), run_name="__main__")
-    finally:  # what train.py's start changes in the process it runs in
-        signal.signal(signal.SIGINT, sigint)
-        root.handlers[:] = handlers
-        root.setLevel(level)
-    return exited.value.code, capsys.readouterr().err
+    code, _, err = run_train_here(args, cwd, monkeypatch, capsys)
+    return code, err
 
 
 @pytest.mark.parametrize("root", [None, "elsewhere/x"], ids=["default-root", "new-root"])

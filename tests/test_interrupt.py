@@ -11,7 +11,7 @@ import time
 from contextlib import contextmanager
 
 import train
-from tests.conftest import ROOT, compose_config
+from tests.conftest import ROOT, compose_config, run_train_here
 from tests.test_resume import checkpoint_step, last_logged_step
 from training.interrupt import resume_command
 
@@ -42,7 +42,9 @@ def interrupt_once_training(run_dir, after_step: int = 100, timeout: float = 120
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
-def test_ctrl_c_records_an_interrupted_run_whose_printed_command_resumes_it_to_the_uninterrupted_end(tmp_path):
+def test_ctrl_c_records_an_interrupted_run_whose_printed_command_resumes_it_to_the_uninterrupted_end(
+    tmp_path, monkeypatch, capsys
+):
     run_dir = tmp_path / "run"
     interrupted = interrupt_once_training(run_dir)
     output = interrupted.stdout + interrupted.stderr
@@ -58,9 +60,10 @@ def test_ctrl_c_records_an_interrupted_run_whose_printed_command_resumes_it_to_t
     command = shlex.split(line.split("resume with: ", 1)[1])
     assert command[:2] == ["python", str(ROOT / "train.py")]
     assert command[-2:] == ["resume=true", f"hydra.run.dir={run_dir}"]
-    resumed = subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=180)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"resuming from the checkpoint at step {summary['steps']}" in resumed.stdout + resumed.stderr
+    # Resumed in this process: train.py's start in a process of its own is the interrupted run's.
+    code, out, err = run_train_here(command[2:], tmp_path, monkeypatch, capsys)
+    assert code == 0, err[-2000:]
+    assert f"resuming from the checkpoint at step {summary['steps']}" in out + err
 
     train.run(compose_config(INTERRUPTIBLE), tmp_path / "reference")  # in this process: one thread, as the run had
     assert (run_dir / "metrics.jsonl").read_text() == (tmp_path / "reference" / "metrics.jsonl").read_text()

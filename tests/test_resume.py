@@ -76,7 +76,7 @@ def test_sigkill_then_resume_ends_bit_for_bit_like_the_uninterrupted_run(tmp_pat
     # checkpoint can be ahead of the last line by less than one logging interval.
     assert saved is not None and 0 < saved < logged + LOG_EVERY, (target, saved, logged)
 
-    # Resumed in this process (tests/test_interrupt.py resumes with the command a run prints, in its own).
+    # Resumed in this process (tests/test_interrupt.py resumes with the command a run prints).
     with caplog.at_level("INFO", logger="train"):
         assert run(compose_config([*RESUMABLE, length, "resume=true"]), tmp_path / "killed")["status"] == "completed"
     assert f"resuming from the checkpoint at step {saved}" in caplog.messages
